@@ -1,0 +1,7 @@
+"""``python -m readerstudy`` is the same as the ``readerstudy`` command."""
+
+from __future__ import annotations
+
+from readerstudy.cli.app import main
+
+raise SystemExit(main())
