@@ -1,0 +1,108 @@
+"""Schema migrations: back up, then upgrade to head; refuse databases from a newer version."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from readerstudy.core.errors import SchemaError
+from readerstudy.paths import migrations_dir
+from readerstudy.storage.db import make_engine, sqlite_path, to_url
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(migrations_dir() / "alembic.ini"))
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("version_locations", str(migrations_dir() / "versions"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "migrations/versions holds no revision"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_not_newer(engine: Engine) -> str | None:
+    """Return the current revision; raise :class:`SchemaError` when this version does not know it."""
+    rev = current_revision(engine)
+    if rev is None:
+        return None
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        script.get_revision(rev)
+    except Exception as exc:  # alembic raises several types for an unknown revision
+        raise SchemaError(
+            f"This database has schema revision {rev!r}, which this readerstudy "
+            f"(schema head {head_revision()!r}) does not know: it was written by a newer version. "
+            "Install the newer readerstudy to open it; nothing was changed."
+        ) from exc
+    return rev
+
+
+def backup_sqlite(path: Path, suffix: str | None = None) -> Path:
+    """Copy a SQLite file consistently (online backup API, WAL-safe) next to it; return the copy."""
+    stamp = suffix or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    dest = path.with_name(f"{path.name}.{stamp}.bak")
+    src = sqlite3.connect(path)
+    try:
+        dst = sqlite3.connect(dest)
+        with dst:
+            src.backup(dst)
+        dst.close()
+    finally:
+        src.close()
+    return dest
+
+
+def upgrade(db: str | Path, revision: str = "head", *, backup: bool = True) -> Path | None:
+    """Upgrade ``db`` to ``revision``. Backs a non-empty SQLite file up first; returns the backup path.
+
+    Raises :class:`SchemaError` (and changes nothing) for a database from a newer version.
+    """
+    url = to_url(db)
+    engine = make_engine(url)
+    try:
+        rev = check_not_newer(engine)
+        target = head_revision() if revision == "head" else revision
+        if rev == target:
+            return None
+        path = sqlite_path(url)
+        copy = None
+        has_tables = bool(inspect(engine).get_table_names())
+        if backup and path is not None and path.exists() and has_tables:
+            copy = backup_sqlite(path, suffix=f"before-{target}")
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return copy
+    finally:
+        engine.dispose()
+
+
+def downgrade(db: str | Path, revision: str) -> None:
+    url = to_url(db)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
