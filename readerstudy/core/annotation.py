@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from psygnal import Signal
 
+from readerstudy.core.annotation_display import LabelDisplay, LayerDisplay
 from readerstudy.core.annotation_history import Box, Diff, History, HistoryEntry
 from readerstudy.core.annotation_labels import (
     LABEL_SET_PRESETS,
@@ -46,18 +46,11 @@ __all__ = [
     "Label",
     "LabelDisplay",
     "LabelSet",
+    "LayerDisplay",
     "LABEL_SET_PRESETS",
 ]
 
 PLANE_AXES = {0: (1, 2), 1: (0, 2), 2: (0, 1)}
-
-
-@dataclass(frozen=True)
-class LabelDisplay:
-    """How one label is drawn: visible or not, and its opacity in [0, 1]."""
-
-    visible: bool = True
-    opacity: float = 0.5
 
 
 class AnnotationLayer:
@@ -83,14 +76,14 @@ class AnnotationLayer:
         Voxels changed inside this box (tight); redraw that region only.
     history_changed()
         can_undo / can_redo / descriptions may have changed.
-    display_changed(int)
-        Visibility/opacity of a label changed (0: the whole layer).
     active_label_changed(int)
+
+    Per-label visibility and opacity live in :attr:`display` (a :class:`LayerDisplay`
+    with its own ``changed`` event and ``rgba_lut()``).
     """
 
     data_changed = Signal(object)
     history_changed = Signal()
-    display_changed = Signal(int)
     active_label_changed = Signal(int)
 
     def __init__(
@@ -124,8 +117,7 @@ class AnnotationLayer:
         self._active_label = label_set.labels[0].id
         self.preserve_other_labels = False
         self._intensity_range: tuple[float, float] | None = None
-        self.opacity = 1.0
-        self._display = {lab.id: LabelDisplay() for lab in label_set}
+        self.display = LayerDisplay(label_set)
 
     @classmethod
     def empty(cls, shape: Sequence[int], label_set: LabelSet, **kwargs: object) -> AnnotationLayer:
@@ -244,6 +236,7 @@ class AnnotationLayer:
         for d in reversed(diffs or []):
             d.write(self._data, "old")
             self.data_changed.emit(d.box)
+        self.history_changed.emit()
 
     # ----------------------------------------------------------------- tools
     def paint(
@@ -388,37 +381,6 @@ class AnnotationLayer:
         self.data_changed.emit(entry.diff.box)
         self.history_changed.emit()
         return entry.diff.box
-
-    # ----------------------------------------------------------------- display
-    def label_display(self, label_id: int) -> LabelDisplay:
-        self.label_set.get(label_id)
-        return self._display[label_id]
-
-    def set_label_visible(self, label_id: int, visible: bool) -> None:
-        d = self.label_display(label_id)
-        self._display[label_id] = LabelDisplay(bool(visible), d.opacity)
-        self.display_changed.emit(label_id)
-
-    def set_label_opacity(self, label_id: int, opacity: float) -> None:
-        """Opacity in [0, 1] of one label (multiplied by the layer :attr:`opacity`)."""
-        if not 0.0 <= float(opacity) <= 1.0:
-            raise ValidationError(f"opacity must be within [0, 1], got {opacity!r}")
-        d = self.label_display(label_id)
-        self._display[label_id] = LabelDisplay(d.visible, float(opacity))
-        self.display_changed.emit(label_id)
-
-    def rgba_lut(self) -> np.ndarray:
-        """Colour lookup table, uint8 of shape (max_id + 1, 4): row v is the RGBA of value v.
-
-        Background and hidden labels are fully transparent. ``lut[layer.get_slice(...)]``
-        gives the overlay image.
-        """
-        lut = np.zeros((self.label_set.max_id + 1, 4), dtype=np.uint8)
-        for lab in self.label_set:
-            d = self._display[lab.id]
-            alpha = round(255 * d.opacity * self.opacity) if d.visible else 0
-            lut[lab.id] = (*lab.color, alpha)
-        return lut
 
     # ----------------------------------------------------------------- queries
     def get_slice(self, axis: int, index: int) -> np.ndarray:
