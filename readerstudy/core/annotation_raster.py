@@ -99,7 +99,7 @@ def polygon_mask(vertices: np.ndarray, shape: tuple[int, int]) -> tuple[tuple[in
     ra, ca, rb, cb = a[:, 0][None], a[:, 1][None], b[:, 0][None], b[:, 1][None]
     # Half-open rule on rows so that a vertex shared by two edges is counted once.
     crosses = (np.minimum(ra, rb) <= rows) & (rows < np.maximum(ra, rb))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         xs = ca + (rows - ra) * (cb - ca) / (rb - ra)
     xs = np.where(crosses, xs, np.inf)
     xs.sort(axis=1)
