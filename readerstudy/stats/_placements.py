@@ -39,7 +39,9 @@ class TieGroups:
         return float((self.n_pos * self.v10).sum() / self.m)
 
 
-def tie_groups(is_pos: NDArray[np.bool_], scores: NDArray[np.float64], *, keep_cases: bool = True) -> TieGroups:
+def tie_groups(
+    is_pos: NDArray[np.bool_], scores: NDArray[np.float64], *, keep_cases: bool = True
+) -> TieGroups:
     """Group the cases by tied score after one sort; see the module docstring."""
     order = np.argsort(scores, kind="quicksort")
     s = scores[order]

@@ -85,7 +85,9 @@ def check_level(level: float) -> float:
     except (TypeError, ValueError):
         raise ValidationError(f"Confidence level must be a number such as 0.95, got {level!r}.") from None
     if not 0.0 < lv < 1.0:
-        raise ValidationError(f"Confidence level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}.")
+        raise ValidationError(
+            f"Confidence level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}."
+        )
     return lv
 
 
@@ -112,7 +114,9 @@ def as_finite_1d(name: str, values: ArrayLike) -> NDArray[np.float64]:
     try:
         out = arr.astype(np.float64)
     except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be numeric; it holds values such as {arr[:3].tolist()!r}.") from None
+        raise ValidationError(
+            f"{name} must be numeric; it holds values such as {arr[:3].tolist()!r}."
+        ) from None
     bad = ~np.isfinite(out)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])

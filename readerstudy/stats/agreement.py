@@ -91,7 +91,9 @@ def _kappa_from_table(
 ) -> CohenKappaResult:
     counts = np.asarray(table, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValidationError(f"The agreement table must be square (categories x categories), got shape {counts.shape}.")
+        raise ValidationError(
+            f"The agreement table must be square (categories x categories), got shape {counts.shape}."
+        )
     if not np.isfinite(counts).all() or (counts < 0).any() or (counts != np.round(counts)).any():
         raise ValidationError("The agreement table must hold non-negative whole counts.")
     n = float(counts.sum())
@@ -178,9 +180,13 @@ class _CohenKappa:
         check_same_length(rater_a=a, rater_b=b)
         for name, arr in (("rater_a", a), ("rater_b", b)):
             if arr.dtype.kind == "f" and np.isnan(arr).any():
-                raise ValidationError(f"{name} holds missing (NaN) ratings: drop subjects not rated by both raters.")
+                raise ValidationError(
+                    f"{name} holds missing (NaN) ratings: drop subjects not rated by both raters."
+                )
             if arr.dtype.kind == "O" and any(v is None for v in arr.tolist()):
-                raise ValidationError(f"{name} holds missing (None) ratings: drop subjects not rated by both raters.")
+                raise ValidationError(
+                    f"{name} holds missing (None) ratings: drop subjects not rated by both raters."
+                )
         if categories is None:
             cats = sorted(set(a.tolist()) | set(b.tolist()))
         else:
@@ -304,7 +310,9 @@ def _check_counts(arr: NDArray[Any]) -> NDArray[np.float64]:
             "(subjects x raters); call fleiss_kappa(ratings) instead."
         ) from None
     if not np.isfinite(c).all():
-        raise ValidationError("counts holds NaN/inf: a count table cannot have missing cells; fill them with 0.")
+        raise ValidationError(
+            "counts holds NaN/inf: a count table cannot have missing cells; fill them with 0."
+        )
     if (c < 0).any() or (c != np.round(c)).any():
         raise ValidationError(
             "counts must hold non-negative whole numbers (how many raters put subject i in category j); "
@@ -379,7 +387,9 @@ class _FleissKappa:
             cats = list(categories)
             unknown = set(arr.ravel().tolist()) - set(cats)
             if unknown:
-                raise ValidationError(f"Ratings {sorted(map(str, unknown))} are not among categories={cats!r}.")
+                raise ValidationError(
+                    f"Ratings {sorted(map(str, unknown))} are not among categories={cats!r}."
+                )
         index = {c: i for i, c in enumerate(cats)}
         codes = np.vectorize(index.__getitem__, otypes=[np.intp])(arr)
         counts = np.zeros((arr.shape[0], len(cats)), dtype=np.float64)

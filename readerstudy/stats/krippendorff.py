@@ -90,7 +90,9 @@ def krippendorff_alpha(data: ArrayLike, *, level: str = "nominal") -> Krippendor
     try:
         x = arr.astype(np.float64)
     except (TypeError, ValueError):
-        raise ValidationError("data must be numeric (code categories as numbers), with NaN for missing.") from None
+        raise ValidationError(
+            "data must be numeric (code categories as numbers), with NaN for missing."
+        ) from None
     if np.isinf(x).any():
         raise ValidationError("data holds infinite values: use NaN for missing values.")
     if level == "ratio" and (x[~np.isnan(x)] < 0).any():

@@ -208,7 +208,9 @@ class _DiagnosticAccuracy:
         check_same_length(y_true=truth, y_pred=pred)
         if pred.dtype.kind == "f" and np.isnan(pred).any():
             raise ValidationError("y_pred holds missing (NaN) calls: drop those cases first.")
-        called = np.asarray(pred.astype(str) == str(positive) if pred.dtype.kind in "OU" else pred == positive)
+        called = np.asarray(
+            pred.astype(str) == str(positive) if pred.dtype.kind in "OU" else pred == positive
+        )
         tp = int(np.sum(truth & called))
         fp = int(np.sum(~truth & called))
         fn = int(np.sum(truth & ~called))
