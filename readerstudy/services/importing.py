@@ -166,14 +166,17 @@ def ensure_study(ctx: AppContext, name: str, description: str = "") -> Study:
 
 
 def import_cases(ctx: AppContext, study_name: str, sources: list[CaseSource], *, annotator: str = "import",
-                 progress: Progress | None = None, description: str = "") -> ImportReport:
+                 progress: Progress | None = None, description: str = "",
+                 label_set: dict | None = None) -> ImportReport:
+    """Import ``sources`` into ``study_name`` (created if absent); masks become version-1 annotations
+    of ``annotator`` with ``label_set`` (default: one label, tumour)."""
     study = ensure_study(ctx, study_name, description)
     report = ImportReport(study=study_name)
     for i, src in enumerate(sources):
         if progress:
             progress(i, len(sources), src.case_id)
         try:
-            n_masks, notes = _import_one(ctx, study, src, annotator)
+            n_masks, notes = _import_one(ctx, study, src, annotator, label_set or DEFAULT_LABEL_SET)
         except ReaderStudyError as exc:
             report.refused.append((src.case_id, str(exc)))
             continue
@@ -195,7 +198,8 @@ def _annotator_id(ctx: AppContext, study_id: str, name: str) -> str:
         return rid
 
 
-def _import_one(ctx: AppContext, study: Study, src: CaseSource, annotator: str) -> tuple[int, list[str]]:
+def _import_one(ctx: AppContext, study: Study, src: CaseSource, annotator: str,
+                label_set: dict) -> tuple[int, list[str]]:
     with ctx.uow() as uow:
         if uow.cases.by_source(study.id, src.case_id) is not None:
             raise ValidationError(f"case id {src.case_id!r} is already in study {study.name!r}; skipped.")
@@ -224,7 +228,7 @@ def _import_one(ctx: AppContext, study: Study, src: CaseSource, annotator: str) 
                 uow.cases.set_phi(case.id, phi, shift)
             if mask is not None and annotator_id is not None:
                 mfile = tmp / "masks" / f"{annotator}-v1.nii.gz"
-                uow.annotations.add(case.id, annotator_id, label_set=DEFAULT_LABEL_SET,
+                uow.annotations.add(case.id, annotator_id, label_set=label_set,
                                     path=f"{rel}/masks/{mfile.name}", checksum=sha256_file(mfile))
             uow.audit.append("coordinator", "case.import", "case", case.id,
                              {"pseudonym": pseudonym, "masks": len(src.masks), "modality": case.modality})

@@ -1,0 +1,69 @@
+"""Command-line composition root: ``readerstudy <subcommand>`` (``gui`` when none is given).
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func(args) -> int`` does the work. Exit codes: 0 ok, 2 usage, 3 invalid input (one clear
+line on stderr, no traceback unless ``--debug``), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from readerstudy import __version__
+from readerstudy.core.errors import ReaderStudyError
+
+SUBCOMMANDS: tuple[str, ...] = (
+    "gui",
+    "demo",
+    "db",
+    "import_cmd",
+)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="readerstudy",
+        description="Radiologist reader studies, expert annotation and an embedded AI engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"readerstudy {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"readerstudy.cli.{name}").register(sub)
+    return parser
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH_OR_URL", default=None,
+                        help="SQLite file or SQLAlchemy URL (default: $READERSTUDY_DB, then the user data dir)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not args_list or args_list[0].startswith("--db"):
+        args_list = ["gui", *args_list]
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    if not args.debug:
+        warnings.filterwarnings("ignore", module="pydicom")
+    try:
+        return int(args.func(args) or 0)
+    except ReaderStudyError as exc:
+        if args.debug:
+            raise
+        print(f"readerstudy: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("readerstudy: interrupted", file=sys.stderr)
+        return 130
