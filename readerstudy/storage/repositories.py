@@ -93,14 +93,19 @@ class CaseRepository(_Repo):
 
     def _site_names(self, study_id: str) -> dict[str, str]:
         q = select(orm.SiteRow.id, orm.SiteRow.name).where(orm.SiteRow.study_id == study_id)
-        return dict(self._s.execute(q).tuples().all())
+        return {sid: name for sid, name in self._s.execute(q)}
 
     def get(self, case_id: str) -> m.Case:
         row = self._get(orm.CaseRow, case_id, "case")
         return convert.case(row, self._site_names(row.study_id).get(row.site_id or ""))
 
     def blinded(self, case_id: str) -> m.BlindedCase:
-        return convert.blinded_case(self._get(orm.CaseRow, case_id, "case"))
+        # selects only the blinded columns: a reader session never even reads truth or source_ref
+        q = select(orm.CaseRow.id, orm.CaseRow.pseudonym, orm.CaseRow.modality).where(orm.CaseRow.id == case_id)
+        row = self._s.execute(q).first()
+        if row is None:
+            raise NotFoundError(f"No case with id {case_id!r}.")
+        return m.BlindedCase(row.id, row.pseudonym, row.modality)
 
     def by_source(self, study_id: str, source_ref: str) -> m.Case | None:
         q = select(orm.CaseRow).where(orm.CaseRow.study_id == study_id, orm.CaseRow.source_ref == source_ref)
@@ -235,6 +240,10 @@ class AssignmentRepository(_Repo):
             q = q.where(orm.AssignmentRow.reader_id == reader_id)
         q = q.order_by(orm.AssignmentRow.session, orm.AssignmentRow.created_at)
         return [convert.assignment(r) for r in self._s.scalars(q)]
+
+    def set_not_before(self, assignment_id: str, when: datetime | None) -> None:
+        """Washout: the session may not start before ``when`` (set when the previous session ends)."""
+        self._get(orm.AssignmentRow, assignment_id, "assignment").not_before = when
 
 
 class ReadRepository(_Repo):
