@@ -55,6 +55,8 @@ def assert_printed(value: float, printed: str) -> None:
     The tolerance is half a unit in the last printed decimal place (plus 1e-12 for float noise),
     i.e. ``value`` rounds to ``printed``.
     """
-    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    mantissa, _, exponent = printed.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    decimals -= int(exponent) if exponent else 0
     tol = 0.5 * 10.0 ** (-decimals) + 1e-12
     assert abs(value - float(printed)) <= tol, f"{value!r} does not round to the published {printed}"
