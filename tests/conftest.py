@@ -1,0 +1,108 @@
+"""Shared fixtures: a migrated database with its store, the demo study, a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path):  # noqa: ANN201
+    from readerstudy.services.context import open_context
+
+    c = open_context(tmp_path / "study.sqlite")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database holding both demo studies, built once per test session (copy it before writing)."""
+    from readerstudy.services.context import open_context
+    from readerstudy.services.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    c = open_context(path)
+    build_demo(c)
+    c.close()
+    return path
+
+
+@pytest.fixture
+def demo_ctx(demo_db: Path, tmp_path: Path):  # noqa: ANN201
+    """A private, writable copy of the demo database and its store."""
+    import sqlite3
+
+    from readerstudy.paths import store_dir_for
+    from readerstudy.services.context import open_context
+
+    dest = tmp_path / "demo.sqlite"
+    src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
+    c = open_context(dest)
+    yield c
+    c.close()
+
+
+def _pg_bin() -> Path | None:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists():
+            return d
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Start a throw-away PostgreSQL server (Debian's binaries) on a free port; yield its URL.
+
+    ``.ci/system-deps.sh`` installs the server. Without it these tests fail (not skip) in CI,
+    because a silently skipped back-end test would hide a broken PostgreSQL path.
+    """
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries missing: .ci/system-deps.sh should have installed 'postgresql'")
+        pytest.skip("PostgreSQL server binaries not installed (run .ci/system-deps.sh)")
+    data = Path(tempfile.mkdtemp(prefix="rs-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "rs", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l", str(data / "log"),
+                    "-o", f"-p {port} -k {data} -h 127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        url = f"postgresql+psycopg://rs@127.0.0.1:{port}/postgres"
+        deadline = time.time() + 20
+        import sqlalchemy as sa
+
+        while True:
+            try:
+                sa.create_engine(url).connect().close()
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield url
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
