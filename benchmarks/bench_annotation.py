@@ -43,7 +43,7 @@ def _layer_stroke(shape: tuple[int, int, int], z: int) -> tuple[list[float], flo
     sink: list[np.ndarray] = []
 
     def on_changed(box: Box) -> None:  # what a view does: recolour only the dirty box
-        sink.append(lut[layer.data[box.slices]])
+        sink.append(layer.display.colorize(layer.data[box.slices], lut))
 
     layer.data_changed.connect(on_changed)
     times = []

@@ -75,8 +75,9 @@ class LayerDisplay:
     def rgba_lut(self) -> np.ndarray:
         """Colour lookup table, uint8 of shape (max_id + 1, 4): row v is the RGBA of value v.
 
-        Background and hidden labels are fully transparent, so ``lut[labels_slice]``
-        is the (rows, cols, 4) overlay image.
+        Background and hidden labels are fully transparent. Use :meth:`colorize` (or
+        ``np.take(lut, labels, axis=0)``; plain ``lut[labels]`` is ~20x slower) to make
+        the (rows, cols, 4) overlay image.
         """
         lut = np.zeros((self._label_set.max_id + 1, 4), dtype=np.uint8)
         for lab in self._label_set:
@@ -84,3 +85,11 @@ class LayerDisplay:
             alpha = round(255 * d.opacity * self._opacity) if d.visible else 0
             lut[lab.id] = (*lab.color, alpha)
         return lut
+
+    def colorize(self, labels: np.ndarray, lut: np.ndarray | None = None) -> np.ndarray:
+        """RGBA uint8 overlay (``labels.shape + (4,)``) of a label array, e.g. a dirty box.
+
+        Pass a cached ``lut`` from :meth:`rgba_lut` when colouring many boxes.
+        """
+        table = self.rgba_lut() if lut is None else lut
+        return np.take(table, labels, axis=0, mode="clip")

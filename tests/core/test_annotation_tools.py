@@ -193,6 +193,8 @@ def test_display_lut_and_label_presets() -> None:
     assert lut.shape == (5, 4) and lut[0, 3] == 0 and lut[2, 3] == 255 and lut[3, 3] == 0
     assert tuple(lut[2, :3]) == GLEASON.get(2).color and lut[1, 3] == 128
     assert events == [2, 3]
+    labels = np.array([[0, 1], [2, 3]], np.uint8)
+    np.testing.assert_array_equal(layer.display.colorize(labels), lut[labels])
     assert [lab.name for lab in LabelSet.preset("liver_tumour")] == ["liver", "tumour"]
     assert LabelSet.from_dict(GLEASON.to_dict()) == GLEASON
     with pytest.raises(ValidationError):
@@ -213,3 +215,21 @@ def test_apply_patch_is_one_undo_step_and_saved_state() -> None:
     assert layer.is_modified and layer.voxel_counts()[4] == 0
     layer.redo()
     assert not layer.is_modified and layer.voxel_counts()[4] == 8
+
+
+def test_brush_touches_only_its_box_and_is_fast_on_a_large_volume() -> None:
+    import time
+
+    layer = AnnotationLayer.empty((200, 512, 512), TUMOUR)
+    boxes: list[Box] = []
+    layer.data_changed.connect(boxes.append)
+    times = []
+    layer.begin_stroke()
+    for i in range(60):
+        t0 = time.perf_counter()
+        layer.paint((100, 100 + 3 * i, 200 + i), 15)
+        times.append(time.perf_counter() - t0)
+    layer.end_stroke()
+    assert all(b.shape[0] == 1 and b.shape[1] <= 31 + 3 and b.shape[2] <= 31 + 1 for b in boxes)
+    assert float(np.median(times)) < 0.016  # the 16 ms frame budget, with a wide margin
+    assert layer.history_nbytes < 100_000  # diffs, not a 52 MB snapshot
