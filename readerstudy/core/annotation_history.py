@@ -76,17 +76,20 @@ def _tight_box(changed: np.ndarray) -> tuple[slice, slice, slice] | None:
 
 @dataclass(frozen=True, eq=False)
 class Diff:
-    """What one edit changed.
+    """What one edit changed, in one of three encodings.
 
-    ``index`` is None for a dense diff (``old``/``new`` are whole box patches), or the
-    C-order flat indices within ``box`` of the changed voxels (``old``/``new`` are then
-    1D arrays of the same length).
+    - sparse: ``index`` holds the C-order flat indices within ``box`` of the changed
+      voxels; ``old``/``new`` are 1D arrays of their values;
+    - uniform: ``packed`` is the bit-packed changed mask of ``box`` and ``old``/``new``
+      hold one value each (a fill or a big brush stroke: 1 bit per box voxel);
+    - dense: ``old``/``new`` are whole box patches.
     """
 
     box: Box
     index: np.ndarray | None
     old: np.ndarray
     new: np.ndarray
+    packed: np.ndarray | None = None
 
     # A sparse diff costs 4 bytes of index + 2 values per changed voxel; a dense one
     # 2 values per box voxel. Go dense above this fraction of changed voxels.
@@ -106,6 +109,9 @@ class Diff:
         old, new = old[local], new[local]
         nnz = int(np.count_nonzero(changed))
         if nnz > cls.DENSE_FRACTION * changed.size or changed.size >= 2**31:
+            o, n = old[changed], new[changed]
+            if (o == o[0]).all() and (n == n[0]).all():
+                return cls(tight, None, o[:1].copy(), n[:1].copy(), np.packbits(changed, axis=None))
             return cls(tight, None, np.array(old, copy=True), np.array(new, copy=True))
         idx = np.flatnonzero(changed).astype(np.int32)
         # Fancy indexing copies, so the diff never aliases the live label volume.
@@ -114,7 +120,8 @@ class Diff:
     @property
     def nbytes(self) -> int:
         n = self.old.nbytes + self.new.nbytes
-        return n + (self.index.nbytes if self.index is not None else 0)
+        n += self.index.nbytes if self.index is not None else 0
+        return n + (self.packed.nbytes if self.packed is not None else 0)
 
     def write(self, target: np.ndarray, which: str, offset: Box | None = None) -> None:
         """Write the ``"old"`` or ``"new"`` values into ``target``.
@@ -123,7 +130,11 @@ class Diff:
         """
         values = self.old if which == "old" else self.new
         region = self.box.relative_to(offset) if offset is not None else self.box.slices
-        if self.index is None:
+        if self.packed is not None:
+            shape = self.box.shape
+            mask = np.unpackbits(self.packed, count=shape[0] * shape[1] * shape[2]).view(bool).reshape(shape)
+            target[region][mask] = values[0]
+        elif self.index is None:
             target[region] = values
         else:
             view = target[region]

@@ -136,3 +136,17 @@ def test_new_stroke_clears_redo() -> None:
     assert layer.can_redo and layer.redo_description == "paint"
     layer.paint((0, 10, 25), 2)
     assert not layer.can_redo and layer.redo() is None
+
+
+def test_uniform_fill_diff_is_bit_packed_and_undoes_exactly() -> None:
+    layer = AnnotationLayer.empty((20, 64, 64), GLEASON)
+    layer.paint((10, 32, 32), 5, label=2)
+    before = layer.data.copy()
+    layer.flood_fill((0, 0, 0), label=3, three_d=True)
+    n = 20 * 64 * 64
+    assert layer.voxel_counts()[3] == n - layer.voxel_counts()[2]
+    assert layer.history_nbytes < n // 8 + 2000  # ~1 bit per voxel of the box, not 2 bytes
+    layer.undo()
+    assert np.array_equal(layer.data, before)
+    layer.redo()
+    assert layer.voxel_counts()[3] == n - layer.voxel_counts()[2]
