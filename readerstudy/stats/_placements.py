@@ -1,83 +1,44 @@
-"""DeLong placement values by one sort and tie groups (midranks), O(n log n).
+"""DeLong placement values in O(n log n) by sorting and binary search (midranks).
 
 The placement of a positive case is the share of negatives it outscores (ties count 1/2); the
 placement of a negative case is the share of positives that outscore it. Their means are the
 empirical AUC (Mann-Whitney). Sun & Xu (2014, IEEE Signal Process Lett 21:1389-1393) obtain them
-from midranks; here the midranks are taken from a single sort of all scores: within a group of
-tied scores every positive gets ``(negatives below + negatives tied / 2) / n_neg`` and every
-negative ``(positives above + positives tied / 2) / n_pos``, which is the midrank formula.
+from midranks: ``V10_i = (T_Z(i) - T_X(i)) / n`` with T_Z the midrank among all cases and T_X the
+midrank among positives. Equivalently ``V10_i = (#{neg < x_i} + #{neg <= x_i}) / (2 n)``, which
+two binary searches in the sorted negative scores give without ranking all cases; likewise
+``V01_j = 1 - (#{pos < y_j} + #{pos <= y_j}) / (2 m)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["TieGroups", "auc_naive", "placements", "tie_groups"]
+__all__ = ["auc_naive", "placements"]
 
 
-@dataclass(frozen=True)
-class TieGroups:
-    """Sorted tie groups of one score vector.
-
-    ``n_pos``/``n_neg`` per group, the group placement values ``v10``/``v01``, the group id of
-    every case (in the original case order) and the totals.
-    """
-
-    n_pos: NDArray[np.float64]
-    n_neg: NDArray[np.float64]
-    v10: NDArray[np.float64]
-    v01: NDArray[np.float64]
-    group_of_case: NDArray[np.intp] | None
-    m: int
-    n: int
-
-    @property
-    def auc(self) -> float:
-        return float((self.n_pos * self.v10).sum() / self.m)
-
-
-def tie_groups(
-    is_pos: NDArray[np.bool_], scores: NDArray[np.float64], *, keep_cases: bool = True
-) -> TieGroups:
-    """Group the cases by tied score after one sort; see the module docstring."""
-    order = np.argsort(scores, kind="quicksort")
-    s = scores[order]
-    lab = is_pos[order]
-    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-    pos_cum = np.concatenate(([0], np.cumsum(lab, dtype=np.int64)))
-    bounds = np.concatenate((starts, [len(s)]))
-    cum_pos_at = pos_cum[bounds]
-    n_pos = np.diff(cum_pos_at).astype(np.float64)
-    n_all = np.diff(bounds).astype(np.float64)
-    n_neg = n_all - n_pos
-    m = int(cum_pos_at[-1])
-    n = len(s) - m
-    neg_below = np.concatenate(([0.0], np.cumsum(n_neg)[:-1]))
-    pos_below = cum_pos_at[:-1].astype(np.float64)
-    v10 = (neg_below + 0.5 * n_neg) / n
-    v01 = (m - pos_below - 0.5 * n_pos) / m
-    group_of_case = None
-    if keep_cases:
-        gid_sorted = np.repeat(np.arange(len(starts)), n_all.astype(np.intp))
-        group_of_case = np.empty(len(s), dtype=np.intp)
-        group_of_case[order] = gid_sorted
-    return TieGroups(n_pos, n_neg, v10, v01, group_of_case, m, n)
+def _share_below(sorted_ref: NDArray[np.float64], query: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(#{ref < q} + #{ref <= q}) / (2 len(ref)) for every q: the midrank share, ties counting 1/2."""
+    lo = np.searchsorted(sorted_ref, query, side="left")
+    hi = np.searchsorted(sorted_ref, query, side="right")
+    return (lo + hi) / (2.0 * len(sorted_ref))
 
 
 def placements(
-    is_pos: NDArray[np.bool_], scores: NDArray[np.float64]
+    is_pos: NDArray[np.bool_], scores: NDArray[np.float64], *, keep_order: bool = True
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """Per-case placement values ``(v10 for positives, v01 for negatives, auc)``.
+    """Placement values ``(v10 for positives, v01 for negatives, auc)``.
 
-    Positives and negatives keep their order of appearance in ``scores``.
+    With ``keep_order`` the positives and negatives keep their order of appearance in
+    ``scores`` (needed to pair them across readers or tests); without it both come sorted,
+    which is faster for a single AUC.
     """
-    g = tie_groups(is_pos, scores, keep_cases=True)
-    assert g.group_of_case is not None
-    gid = g.group_of_case
-    return g.v10[gid[is_pos]], g.v01[gid[~is_pos]], g.auc
+    x = scores[is_pos]
+    y = scores[~is_pos]
+    xs, ys = np.sort(x), np.sort(y)
+    v10 = _share_below(ys, x if keep_order else xs)
+    v01 = 1.0 - _share_below(xs, y if keep_order else ys)
+    return v10, v01, float(v10.mean())
 
 
 def auc_naive(

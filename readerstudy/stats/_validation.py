@@ -147,7 +147,6 @@ def binary_labels(name: str, y_true: ArrayLike, positive: Any = 1) -> NDArray[np
         raise ValidationError(f"{name} holds missing (NaN) labels: remove those cases first.")
     if arr.dtype.kind == "O" and any(v is None for v in arr.tolist()):
         raise ValidationError(f"{name} holds missing (None) labels: remove those cases first.")
-    labels = np.unique(arr.astype(str)) if arr.dtype.kind == "O" else np.unique(arr)
     if arr.dtype.kind == "O":
         is_pos = arr.astype(str) == str(positive)
     else:
@@ -155,15 +154,17 @@ def binary_labels(name: str, y_true: ArrayLike, positive: Any = 1) -> NDArray[np
         if is_pos.shape != arr.shape:
             is_pos = np.zeros(arr.shape, dtype=bool)
     is_pos = is_pos.astype(bool)
-    if len(labels) > 2:
+    if not is_pos.any():
+        raise ValidationError(
+            f"{name} has no case equal to positive={positive!r} (labels found: {np.unique(arr.astype(str)).tolist()!r}): "
+            "pass the label of the diseased class as positive=."
+        )
+    others = arr[~is_pos]
+    if others.size and np.any(others != others[0]):  # O(n): no sort unless there is an error
+        labels = np.unique(arr.astype(str)) if arr.dtype.kind == "O" else np.unique(arr)
         raise ValidationError(
             f"{name} must hold two classes, found {len(labels)} ({labels[:5].tolist()!r}...): "
             "recode it to positive/negative."
-        )
-    if not is_pos.any():
-        raise ValidationError(
-            f"{name} has no case equal to positive={positive!r} (labels found: {labels.tolist()!r}): "
-            "pass the label of the diseased class as positive=."
         )
     if is_pos.all():
         raise ValidationError(

@@ -21,7 +21,7 @@ from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
-from ._placements import placements, tie_groups
+from ._placements import placements
 from ._validation import (
     ResultMixin,
     as_finite_1d,
@@ -90,16 +90,14 @@ def auc_delong(y_true: ArrayLike, scores: ArrayLike, *, positive: Any = 1, level
     Notes
     -----
     Placement values V10 (positives) and V01 (negatives) with ties counting 1/2 (DeLong et al.
-    1988) are obtained from one sort of the scores grouped into tie groups, i.e. the midrank
-    algorithm of Sun & Xu (2014), in O(n log n) time and O(n) memory.
+    1988) are the midrank shares of Sun & Xu (2014), obtained by sorting each class and binary
+    search, in O(n log n) time and O(n) memory.
     """
     level = check_level(level)
     is_pos, s = _prepare(y_true, scores, positive)
-    g = tie_groups(is_pos, s, keep_cases=False)
-    auc = g.auc
-    s10 = float((g.n_pos * (g.v10 - auc) ** 2).sum() / (g.m - 1))
-    s01 = float((g.n_neg * (g.v01 - auc) ** 2).sum() / (g.n - 1))
-    var = s10 / g.m + s01 / g.n
+    v10, v01, auc = placements(is_pos, s, keep_order=False)
+    m, n = len(v10), len(v01)
+    var = float(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n)
     se = float(np.sqrt(var))
     z = two_sided_z(level)
     return AUCResult(
@@ -109,8 +107,8 @@ def auc_delong(y_true: ArrayLike, scores: ArrayLike, *, positive: Any = 1, level
         ci_low=max(0.0, auc - z * se),
         ci_high=min(1.0, auc + z * se),
         level=level,
-        n_positive=g.m,
-        n_negative=g.n,
+        n_positive=m,
+        n_negative=n,
     )
 
 

@@ -153,7 +153,9 @@ def test_fleiss_kappa_matches_fleiss_1971_and_irr() -> None:
     assert_printed(res.z, "17.65183")
     assert res.p_value < 1e-60
     # Fleiss (1971) Table 2 marginals p_j = 0.144, 0.144, 0.167, 0.306, 0.239.
-    for value, printed in zip(res.category_proportions, ["0.144", "0.144", "0.167", "0.306", "0.239"], strict=True):
+    for value, printed in zip(
+        res.category_proportions, ["0.144", "0.144", "0.167", "0.306", "0.239"], strict=True
+    ):
         assert_printed(value, printed)
     # irr::agree(diagnoses): %-agree = 16.7 (5 of 30 subjects unanimous).
     assert_printed(res.percent_agreement, "16.7")
@@ -233,10 +235,14 @@ def test_krippendorff_alpha_matches_paper(level: str, expected: str) -> None:
 def test_krippendorff_alpha_agrees_with_krippendorff_package(level: str) -> None:
     rng = np.random.default_rng(11)
     truth = rng.integers(1, 6, 60)
-    data = np.vstack([np.where(rng.random(60) < 0.7, truth, rng.integers(1, 6, 60)) for _ in range(4)]).astype(float)
+    data = np.vstack(
+        [np.where(rng.random(60) < 0.7, truth, rng.integers(1, 6, 60)) for _ in range(4)]
+    ).astype(float)
     data[rng.random(data.shape) < 0.15] = np.nan
     ours = krippendorff_alpha(data, level=level).alpha
-    assert ours == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement=level), abs=1e-12)
+    assert ours == pytest.approx(
+        krippendorff.alpha(reliability_data=data, level_of_measurement=level), abs=1e-12
+    )
 
 
 def test_krippendorff_rejects_bad_input() -> None:

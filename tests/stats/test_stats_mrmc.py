@@ -39,9 +39,17 @@ def test_or_jackknife_rrrc_matches_iowa() -> None:
     res = mrmc_or(VD)  # jackknife, RRRC by default
     d = res.to_dict()
     # [Iowa] TREATMENT x READER AUC ESTIMATES
-    for got, printed in zip(d["reader_auc"]["1"], ["0.91964573", "0.85877617", "0.90386473", "0.97310789", "0.82979066"], strict=True):
+    for got, printed in zip(
+        d["reader_auc"]["1"],
+        ["0.91964573", "0.85877617", "0.90386473", "0.97310789", "0.82979066"],
+        strict=True,
+    ):
         assert_printed(got, printed)
-    for got, printed in zip(d["reader_auc"]["2"], ["0.94782609", "0.90531401", "0.92173913", "0.99935588", "0.92995169"], strict=True):
+    for got, printed in zip(
+        d["reader_auc"]["2"],
+        ["0.94782609", "0.90531401", "0.92173913", "0.99935588", "0.92995169"],
+        strict=True,
+    ):
         assert_printed(got, printed)
     assert_printed(d["test_auc"]["1"], "0.89703704")
     assert_printed(d["test_auc"]["2"], "0.94083736")
@@ -58,19 +66,54 @@ def test_or_jackknife_rrrc_matches_iowa() -> None:
     assert d["df1"] == 1.0 and d["X2"] is None
     # [Iowa] Analysis 1 (c): single-treatment CIs
     s1, s2 = d["single"]["1"], d["single"]["2"]
-    _check(s1, {"se": "0.03317360", "df": "12.74", "ci_low": "0.82522360", "ci_high": "0.96885048", "cov2": "0.00048396", "MS_R": "0.00308263"})
-    _check(s2, {"se": "0.02156637", "df": "12.71", "ci_low": "0.89413783", "ci_high": "0.98753689", "cov2": "0.00020419", "MS_R": "0.00130460"})
+    _check(
+        s1,
+        {
+            "se": "0.03317360",
+            "df": "12.74",
+            "ci_low": "0.82522360",
+            "ci_high": "0.96885048",
+            "cov2": "0.00048396",
+            "MS_R": "0.00308263",
+        },
+    )
+    _check(
+        s2,
+        {
+            "se": "0.02156637",
+            "df": "12.71",
+            "ci_low": "0.89413783",
+            "ci_high": "0.98753689",
+            "cov2": "0.00020419",
+            "MS_R": "0.00130460",
+        },
+    )
     assert json.loads(json.dumps(d, allow_nan=False)) == d
 
 
 def test_or_fixed_readers_matches_iowa_and_mrmcaov() -> None:
     d = mrmc_or(VD, analysis="FRRC").to_dict()
     # [Iowa] Analysis 2 (a)-(b); [MRMCaov] fixed(reader): X2 = 5.475953, p = 0.01927984
-    _check(d, {"X2": "5.475953", "p_value": "0.01927984", "se": "0.01871748", "ci_low": "-0.08048591", "ci_high": "-0.00711473"})
+    _check(
+        d,
+        {
+            "X2": "5.475953",
+            "p_value": "0.01927984",
+            "se": "0.01871748",
+            "ci_low": "-0.08048591",
+            "ci_high": "-0.00711473",
+        },
+    )
     assert d["df"] == 1.0 and d["F"] is None
     # [Iowa] Analysis 2 (c)
-    _check(d["single"]["1"], {"se": "0.02428971", "ci_low": "0.84943008", "ci_high": "0.94464399", "var_error": "0.00101410"})
-    _check(d["single"]["2"], {"se": "0.01677632", "ci_low": "0.90795637", "ci_high": "0.97371835", "var_error": "0.00059047"})
+    _check(
+        d["single"]["1"],
+        {"se": "0.02428971", "ci_low": "0.84943008", "ci_high": "0.94464399", "var_error": "0.00101410"},
+    )
+    _check(
+        d["single"]["2"],
+        {"se": "0.01677632", "ci_low": "0.90795637", "ci_high": "0.97371835", "var_error": "0.00059047"},
+    )
     # [MRMCaov] reader-specific comparisons; [Iowa] Analysis 2 (d) Var(Error) and Cov1
     rd = d["reader"]
     expected = {
@@ -89,7 +132,17 @@ def test_or_fixed_readers_matches_iowa_and_mrmcaov() -> None:
 def test_or_fixed_cases_matches_iowa() -> None:
     d = mrmc_or(VD, analysis="RRFC").to_dict()
     # [MRMCaov] fixed(case): F = 8.704, df 1 and 4, p = 0.04195875; [Iowa] Analysis 3
-    _check(d, {"F": "8.704", "df2": "4", "p_value": "0.04195875", "se": "0.01484629", "ci_low": "-0.08502022", "ci_high": "-0.00258042"})
+    _check(
+        d,
+        {
+            "F": "8.704",
+            "df2": "4",
+            "p_value": "0.04195875",
+            "se": "0.01484629",
+            "ci_low": "-0.08502022",
+            "ci_high": "-0.00258042",
+        },
+    )
     _check(d["single"]["1"], {"se": "0.02482994", "ci_low": "0.82809808", "ci_high": "0.96597599"})
     _check(d["single"]["2"], {"se": "0.01615303", "ci_low": "0.89598936", "ci_high": "0.98568536"})
 
@@ -115,7 +168,9 @@ def test_or_fixed_cases_matches_iowa() -> None:
         ),
     ],
 )  # fmt: skip
-def test_or_delong_and_unbiased_covariances_match_mrmcaov(cov: str, expected: dict[str, str], single1: dict[str, str]) -> None:
+def test_or_delong_and_unbiased_covariances_match_mrmcaov(
+    cov: str, expected: dict[str, str], single1: dict[str, str]
+) -> None:
     d = mrmc_or(VD, cov=cov).to_dict()
     _check(d, expected)
     assert_printed(d["difference"], "-0.04380032")
@@ -150,7 +205,17 @@ def test_dbm_matches_iowa_and_jafroc() -> None:
     _check(d, {"var_R": "0.00153500", "var_C": "0.02724923", "var_TR": "0.00020040", "var_TC": "0.01197530",
                "var_RC": "0.01226473", "var_TRC_error": "0.03997160"})  # fmt: skip
     # [JAFROC] Analysis 1: F = 4.46, df 15.26, p = 0.0517, SE 0.02075, CI (-0.08796, 0.00036)
-    _check(d, {"F": "4.46", "df2": "15.26", "p_value": "0.0517", "se": "0.02075", "ci_low": "-0.08796", "ci_high": "0.00036"})
+    _check(
+        d,
+        {
+            "F": "4.46",
+            "df2": "15.26",
+            "p_value": "0.0517",
+            "se": "0.02075",
+            "ci_low": "-0.08796",
+            "ci_high": "0.00036",
+        },
+    )
     # [JAFROC] TREATMENT X READER X CASE ANOVA (single precision; see module docstring)
     jafroc_ms = {"MS_T": 0.54676316, "MS_R": 0.43732679, "MS_C": 0.39686891, "MS_TR": 0.06281753,
                  "MS_TC": 0.09984813, "MS_RC": 0.06450099, "MS_TRC": 0.03997167, "error_term_MS": 0.12269399}  # fmt: skip
@@ -158,25 +223,51 @@ def test_dbm_matches_iowa_and_jafroc() -> None:
         assert d[key] == pytest.approx(value, abs=1.1e-6), key
     # DBM with normalised pseudovalues equals OR with jackknife covariances (Hillis 2005), so the
     # single-test CIs are [Iowa] Analysis 1 (c); JAFROC prints 0.03317359 (single precision).
-    _check(d["single"]["1"], {"se": "0.03317360", "df": "12.74", "ci_low": "0.82522360", "ci_high": "0.96885048"})
+    _check(
+        d["single"]["1"], {"se": "0.03317360", "df": "12.74", "ci_low": "0.82522360", "ci_high": "0.96885048"}
+    )
     assert d["single"]["1"]["se"] == pytest.approx(0.03317359, abs=2e-8)
 
 
 def test_dbm_fixed_readers_and_fixed_cases_match_jafroc() -> None:
     fr = mrmc_dbm(VD, analysis="FRRC").to_dict()
     # [JAFROC] Analysis 2: F(1, 113) = 5.48, p = 0.0210, CI -0.08088, -0.00672; per-reader (d)
-    _check(fr, {"F": "5.48", "df2": "113", "p_value": "0.0210", "se": "0.01872", "ci_low": "-0.08088", "ci_high": "-0.00672"})
+    _check(
+        fr,
+        {
+            "F": "5.48",
+            "df2": "113",
+            "p_value": "0.0210",
+            "se": "0.01872",
+            "ci_low": "-0.08088",
+            "ci_high": "-0.00672",
+        },
+    )
     # JAFROC Analysis 2 (c): SE 0.02428969 (single precision; exact 0.024289710 = [Iowa] 0.02428971)
     _check(fr["single"]["1"], {"se": "0.02428971"})
     assert fr["single"]["1"]["ci_low"] == pytest.approx(0.84891477, abs=1e-7)
     assert fr["single"]["1"]["ci_high"] == pytest.approx(0.94515930, abs=1e-7)
-    for got, printed in zip(fr["reader"]["p_value"], ["0.2717", "0.0795", "0.5680", "0.1318", "0.0249"], strict=True):
+    for got, printed in zip(
+        fr["reader"]["p_value"], ["0.2717", "0.0795", "0.5680", "0.1318", "0.0249"], strict=True
+    ):
         assert_printed(got, printed)
-    for got, printed in zip(fr["reader"]["ci_low"], ["-0.07872", "-0.09865", "-0.07971", "-0.06051", "-0.18745"], strict=True):
+    for got, printed in zip(
+        fr["reader"]["ci_low"], ["-0.07872", "-0.09865", "-0.07971", "-0.06051", "-0.18745"], strict=True
+    ):
         assert_printed(got, printed)
     rf = mrmc_dbm(VD, analysis="RRFC").to_dict()
     # [JAFROC] Analysis 3: F(1, 4) = 8.70, p = 0.0420, CI -0.08502, -0.00258
-    _check(rf, {"F": "8.70", "df2": "4.00", "p_value": "0.0420", "se": "0.01485", "ci_low": "-0.08502", "ci_high": "-0.00258"})
+    _check(
+        rf,
+        {
+            "F": "8.70",
+            "df2": "4.00",
+            "p_value": "0.0420",
+            "se": "0.01485",
+            "ci_low": "-0.08502",
+            "ci_high": "-0.00258",
+        },
+    )
     # single test 2: JAFROC prints (0.89598934, 0.98568534) in single precision; [Iowa] Analysis 3 (c)
     # gives the exact (0.89598936, 0.98568536) for the same fixed-case interval.
     _check(rf["single"]["2"], {"se": "0.01615303", "ci_low": "0.89598936", "ci_high": "0.98568536"})
@@ -235,7 +326,11 @@ def _bad(**changes: object) -> dict[str, object]:
     ("data", "kwargs", "message"),
     [
         ({k: v for k, v in VD.items() if k != "truth"}, {}, "'truth' is missing"),
-        (_bad(score=np.where(np.arange(len(VD["score"])) == 3, np.nan, VD["score"])), {}, "missing or infinite"),
+        (
+            _bad(score=np.where(np.arange(len(VD["score"])) == 3, np.nan, VD["score"])),
+            {},
+            "missing or infinite",
+        ),
         (_bad(truth=np.where(np.arange(len(VD["truth"])) == 0, 1, VD["truth"])), {}, "different truth"),
         ({k: np.concatenate([v, v[:1]]) for k, v in VD.items()}, {}, "more than once"),
         (_bad(test=np.ones_like(VD["test"])), {}, "found 1 test"),

@@ -20,7 +20,9 @@ def labelled_scores(draw: st.DrawFn, max_n: int = 40) -> tuple[np.ndarray, np.nd
     n_pos = draw(st.integers(2, max_n // 2))
     n_neg = draw(st.integers(2, max_n // 2))
     y = np.array([1] * n_pos + [0] * n_neg)
-    s = np.array(draw(st.lists(st.integers(0, 6), min_size=n_pos + n_neg, max_size=n_pos + n_neg)), dtype=float)
+    s = np.array(
+        draw(st.lists(st.integers(0, 6), min_size=n_pos + n_neg, max_size=n_pos + n_neg)), dtype=float
+    )
     perm = np.array(draw(st.permutations(range(n_pos + n_neg))))
     return y[perm], s[perm]
 
@@ -73,7 +75,14 @@ def test_kappa_of_identical_raters_is_one(ratings: list[int]) -> None:
 
 
 @FAST
-@given(st.integers(0, 500), st.integers(0, 60), st.integers(0, 60), st.integers(0, 500), st.integers(0, 500), st.integers(0, 500))
+@given(
+    st.integers(0, 500),
+    st.integers(0, 60),
+    st.integers(0, 60),
+    st.integers(0, 500),
+    st.integers(0, 500),
+    st.integers(0, 500),
+)
 def test_mcnemar_ignores_concordant_cells(a: int, b: int, c: int, d: int, a2: int, d2: int) -> None:
     for method, correction in (("exact", False), ("chi2", True), ("chi2", False)):
         one = mcnemar([[a, b], [c, d]], method=method, correction=correction)
@@ -88,9 +97,17 @@ def test_jackknife_auc_from_placements_equals_recomputed(seed: int) -> None:
     rng = np.random.default_rng(seed)
     k = 14
     truth = np.array([1] * 6 + [0] * 8)
-    rows = [(t, r, c) for t in (1, 2) for r in (1, 2) for c in range(k) if rng.random() > 0.1 or c in (0, 1, 6, 7)]
+    rows = [
+        (t, r, c) for t in (1, 2) for r in (1, 2) for c in range(k) if rng.random() > 0.1 or c in (0, 1, 6, 7)
+    ]
     t_, r_, c_ = (np.array(v) for v in zip(*rows, strict=True))
-    data = {"test": t_, "reader": r_, "case": c_, "truth": truth[c_], "score": rng.integers(1, 5, len(rows)).astype(float)}
+    data = {
+        "test": t_,
+        "reader": r_,
+        "case": c_,
+        "truth": truth[c_],
+        "score": rng.integers(1, 5, len(rows)).astype(float),
+    }
     d = parse_mrmc(data)
     for row in range(4):
         t, r = divmod(row, 2)

@@ -88,7 +88,9 @@ def test_unpaired_delong_one_sided_and_separate_samples() -> None:
     assert_printed(res.p_value, "0.076412689404398")
     # Two genuinely different samples: y_true2 labels the second one.
     half = len(Y) // 2
-    two = delong_test(Y[:half], ASAH["s100b"][:half], ASAH["ndka"][half:], y_true2=Y[half:], positive="Poor", paired=False)
+    two = delong_test(
+        Y[:half], ASAH["s100b"][:half], ASAH["ndka"][half:], y_true2=Y[half:], positive="Poor", paired=False
+    )
     assert two.auc1 == pytest.approx(auc_delong(Y[:half], ASAH["s100b"][:half], positive="Poor").auc)
     assert two.auc2 == pytest.approx(auc_delong(Y[half:], ASAH["ndka"][half:], positive="Poor").auc)
 
@@ -120,7 +122,10 @@ def test_auc_to_dict_and_levels() -> None:
         (lambda: auc_delong(["a", "b", "a", "b"], [1, 2, 3, 4]), "positive=1"),
         (lambda: auc_delong([0, 1, 0, 1], [1, 2, 3, 4], level=1.5), "between 0 and 1"),
         (lambda: delong_test([0, 1, 0, 1], [1, 2, 3, 4], [1, 2, 3]), "Length mismatch"),
-        (lambda: delong_test([0, 1, 0, 1], [1, 2, 3, 4], [1, 2, 3, 4], alternative="up"), "Unknown alternative"),
+        (
+            lambda: delong_test([0, 1, 0, 1], [1, 2, 3, 4], [1, 2, 3, 4], alternative="up"),
+            "Unknown alternative",
+        ),
         (lambda: delong_test([0, 1, 0, 1], [1, 2, 3, 4], [1, 2, 3, 4], y_true2=[0, 1, 0, 1]), "unpaired"),
     ],
 )

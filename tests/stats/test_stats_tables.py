@@ -82,7 +82,9 @@ NEWCOMBE = [
 
 
 @pytest.mark.parametrize(("x", "n", "wilson", "exact"), NEWCOMBE)
-def test_proportion_ci_matches_newcombe_1998(x: int, n: int, wilson: tuple[str, str], exact: tuple[str, str]) -> None:
+def test_proportion_ci_matches_newcombe_1998(
+    x: int, n: int, wilson: tuple[str, str], exact: tuple[str, str]
+) -> None:
     for got, printed in zip(proportion_ci(x, n, method="wilson"), wilson, strict=True):
         assert_printed(got, printed)
     for got, printed in zip(proportion_ci(x, n, method="clopper_pearson"), exact, strict=True):
