@@ -23,7 +23,7 @@ from readerstudy.core.errors import ValidationError
 
 from ._mrmc_data import MRMCData, parse_mrmc
 from ._validation import ResultMixin, check_choice, check_level
-from .mrmc import ANALYSES, _comparison, _pairs, _single_ci
+from .mrmc import ANALYSES, _comparison, _pairs, _single_ci, safe_div
 
 __all__ = ["DBMResult", "mrmc_dbm"]
 
@@ -128,7 +128,11 @@ def three_way_ms(y: NDArray[np.float64]) -> dict[str, float]:
         "RC": (r - 1) * (k - 1),
         "TRC": (t - 1) * (r - 1) * (k - 1),
     }
-    return {key: float(ss[key]) / df[key] for key in ss}
+    ms = {key: float(ss[key]) / df[key] for key in ss}
+    # Rounding noise of the pseudovalues (~1e-32) must not masquerade as an effect, e.g. when two
+    # tests have identical scores; mean squares this small relative to the largest are zero.
+    scale = max(ms.values())
+    return {key: (0.0 if v <= 1e-14 * scale else v) for key, v in ms.items()}
 
 
 def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMResult:
@@ -172,7 +176,7 @@ def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMRe
         denom, df2 = ms["TC"], float((t_n - 1) * (k - 1))
     else:
         denom, df2 = ms["TR"], float((t_n - 1) * (r_n - 1))
-    f = ms["T"] / denom
+    f = safe_div(ms["T"], denom)
     se_pair = float(np.sqrt(2.0 * denom / (r_n * k)))
     pairwise = tuple(
         _comparison(lab, means[i] - means[j], se_pair, df2, level) for i, j, lab in _pairs(d.tests)

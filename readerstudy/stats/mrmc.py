@@ -85,6 +85,13 @@ class MRMCResult(ResultMixin):
     reader: dict[str, list[Any]] | None = field(default=None)
 
 
+def safe_div(num: float, den: float) -> float:
+    """num / den with IEEE semantics (inf or NaN) instead of ZeroDivisionError, e.g. for a zero
+    error term when every reader has the same AUC; ``to_dict`` reports those as None."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(num) / np.float64(den))
+
+
 def anova_ms(theta: NDArray[np.float64]) -> tuple[float, float, float]:
     """Two-way (test x reader) ANOVA mean squares MS_T, MS_R, MS_TR of a T x R table."""
     t, r = theta.shape
@@ -156,18 +163,18 @@ def or_analysis(
     single: dict[Any, dict[str, float | None]] = {}
     if analysis == "RRRC":
         denom = ms_tr + r_n * max(cov2 - cov3, 0.0)
-        f, df1 = ms_t / denom, float(t_n - 1)
+        f, df1 = safe_div(ms_t, denom), float(t_n - 1)
         df2 = denom**2 / (ms_tr**2 / ((t_n - 1) * (r_n - 1))) if ms_tr > 0 else float("inf")
         p = float(_sps.f.sf(f, df1, df2))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), df2
     elif analysis == "FRRC":
         denom = var_e - cov1 + (r_n - 1) * max(cov2 - cov3, 0.0)
-        x2, dfx = (t_n - 1) * ms_t / denom, float(t_n - 1)
+        x2, dfx = safe_div((t_n - 1) * ms_t, denom), float(t_n - 1)
         p = float(_sps.chi2.sf(x2, dfx))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), float("inf")
     else:
         denom = ms_tr
-        f, df1, df2 = ms_t / denom, float(t_n - 1), float((t_n - 1) * (r_n - 1))
+        f, df1, df2 = safe_div(ms_t, denom), float(t_n - 1), float((t_n - 1) * (r_n - 1))
         p = float(_sps.f.sf(f, df1, df2))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), df2
     pairwise = tuple(
@@ -224,9 +231,9 @@ def or_analysis(
         cov1=cov1,
         cov2=cov2,
         cov3=cov3,
-        corr1=cov1 / var_e,
-        corr2=cov2 / var_e,
-        corr3=cov3 / var_e,
+        corr1=safe_div(cov1, var_e),
+        corr2=safe_div(cov2, var_e),
+        corr3=safe_div(cov3, var_e),
         error_term_MS=float(denom),
         F=None if f is None else float(f),
         df1=df1,

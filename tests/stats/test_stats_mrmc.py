@@ -344,3 +344,20 @@ def _bad(**changes: object) -> dict[str, object]:
 def test_mrmc_rejects_bad_input(data: dict[str, object], kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         mrmc_or(data, **kwargs)
+
+
+def test_mrmc_degenerate_identical_tests_is_undefined_not_significant() -> None:
+    # Two readers x two tests with identical scores everywhere: no test effect and no error term.
+    rng = np.random.default_rng(0)
+    truth = np.array([1] * 5 + [0] * 7)
+    score = rng.normal(size=12) + truth
+    t, r, k = (
+        np.array(v) for v in zip(*[(t, r, k) for t in (1, 2) for r in (1, 2) for k in range(12)], strict=True)
+    )
+    data = {"test": t, "reader": r, "case": k, "truth": truth[k], "score": score[k]}
+    for analysis in ("RRRC", "FRRC", "RRFC"):
+        for res in (mrmc_or(data, analysis=analysis), mrmc_dbm(data, analysis=analysis)):
+            d = res.to_dict()
+            assert d["p_value"] is None  # 0/0: undefined, reported as None rather than a spurious p
+            assert d["difference"] == 0.0
+            json.dumps(d, allow_nan=False)
