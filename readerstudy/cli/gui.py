@@ -23,7 +23,19 @@ def launch(ctx, study: str | None = None) -> int:  # noqa: ANN001 - AppContext, 
     window = MainWindow(ctx, study)
     window.resize(1500, 900)
     window.show()
-    return app.exec()
+    code = app.exec()
+    release_window(window)
+    return code
+
+
+def release_window(window) -> None:  # noqa: ANN001 - a QWidget
+    """Delete the window while the QApplication still exists: pyqtgraph views garbage-collected
+    during interpreter shutdown abort the process."""
+    from PySide6.QtWidgets import QApplication
+
+    window.close()
+    window.deleteLater()
+    QApplication.processEvents()
 
 
 def _run(args: argparse.Namespace) -> int:
