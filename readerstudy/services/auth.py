@@ -109,6 +109,12 @@ def require_reader(session: UserSession, what: str = "read cases") -> None:
         raise PermissionDenied(f"Only a reader may {what}; {session.name!r} is a {session.role}.")
 
 
+def studies(ctx: AppContext) -> list[str]:
+    """Names of the studies one can sign in to (for the sign-in screen)."""
+    with ctx.uow() as uow:
+        return [s.name for s in uow.studies.list()]
+
+
 def participants(ctx: AppContext, study_name: str) -> list[Participant]:
     """The people who may sign in to ``study_name`` (readers and coordinators), for a picker."""
     with ctx.uow() as uow:
