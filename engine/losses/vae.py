@@ -21,8 +21,8 @@ def perceptual_loss(teacher: nn.Module, real: torch.Tensor, recon: torch.Tensor,
     parameters should have ``requires_grad=False``); gradients flow to ``recon`` only.
     """
     with torch.no_grad():
-        f_real = teacher.feature_maps(real)[:n_blocks]
-    f_rec = teacher.feature_maps(recon)[:n_blocks]
+        f_real = teacher.feature_maps(real, n_blocks)
+    f_rec = teacher.feature_maps(recon, n_blocks)
     return sum(F.l1_loss(a, b) for a, b in zip(f_rec, f_real, strict=True)) / n_blocks
 
 

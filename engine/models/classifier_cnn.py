@@ -68,10 +68,11 @@ class ConvClassifier(ModelMixin, ConfigMixin):
         layers.append(nn.Linear(flat, num_classes))
         self.classifier = nn.Sequential(*layers)
 
-    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Output of every conv block (for perceptual loss, FMS and Grad-CAM)."""
+    def feature_maps(self, x: torch.Tensor, n_blocks: int | None = None) -> list[torch.Tensor]:
+        """Output of the first ``n_blocks`` conv blocks (all by default); for the perceptual loss,
+        FMS and Grad-CAM."""
         maps = []
-        for block in self.features:
+        for block in self.features[:n_blocks]:
             x = block(x)
             maps.append(x)
         return maps
