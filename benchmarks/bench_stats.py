@@ -8,7 +8,8 @@ Run as a script (prints a table) or call :func:`run` (rows for ``benchmarks/run.
   (AUC alone): target ratio <= 1.0.
 * the same against R pROC ``ci.auc(roc(...), method = "delong")`` when ``Rscript`` with pROC is
   installed (target >= 5x faster, ratio <= 0.2); otherwise the row is skipped with the reason
-  printed. ``make bench`` tries ``apt-get install -y r-cran-proc`` first.
+  printed. The ``make bench`` target is meant to try ``apt-get install -y r-cran-proc`` first
+  (it was measured that way once while writing this file; see the stats report).
 * ``mrmc_or`` (RRRC, jackknife and DeLong covariances) on 20 readers x 2 tests x 2000 cases:
   target under 2 s, against the same DeLong OR analysis with the O(m n) placement values of the
   DeLong et al. (1988) definition.
