@@ -41,7 +41,9 @@ test: $(TSTAMP) system-deps
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
+## Benchmarks; R's pROC (Debian r-cran-proc) is installed when possible, for the DeLong comparison.
 bench: $(TSTAMP) system-deps
+	-@Rscript -e 'library(pROC)' >/dev/null 2>&1 || WITH_R=1 bash .ci/system-deps.sh
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run.py
 
 clean:

@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
       libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1
       libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 poppler-utils postgresql)
+[ "${WITH_R:-0}" = "1" ] && pkgs+=(r-cran-proc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
