@@ -22,6 +22,10 @@ SUBCOMMANDS: tuple[str, ...] = (
     "demo",
     "db",
     "import_cmd",
+    "protocol",
+    "simulate_readers",
+    "export_masks",
+    "agreement",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
