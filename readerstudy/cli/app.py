@@ -26,6 +26,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "simulate_readers",
     "export_masks",
     "agreement",
+    "report",
+    "export",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3

@@ -1,73 +1,75 @@
-"""Seeded simulated reads written through the repositories (a stand-in until a simulate service exists).
+"""The demo study read by seeded simulated readers through the real services.
 
-Each reader reads every case in the "unaided" arm and, in the sequential "AI-aided" arm, an
-unaided then an aided read; a model "DemoNet" gets one prediction per case. Scores follow a
-binormal model with reader-specific separation, so AUCs are realistic and not all equal.
+Model predictions are written by the coordinator-side repositories (as inference would), a
+protocol with the demo's arms is applied, ``simulate_readers`` reads everything, one read is
+corrected by the coordinator (a revision), and a late reader with assignments but no reads makes
+the missing-read counts non-zero.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from readerstudy.core.models import ReadPhase, Role
+from readerstudy.core.models import Role
+from readerstudy.core.protocol import parse_protocol
+from readerstudy.services.assignments import apply_protocol
+from readerstudy.services.auth import add_participant, system_session
 from readerstudy.services.context import AppContext
+from readerstudy.services.demo import BUSI_STUDY
+from readerstudy.services.reading import correct_read
+from readerstudy.services.simulate import simulate_readers
 
 MODEL_NAME = "DemoNet"
+EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "protocols" / "example.toml"
 
 
-def simulate(ctx: AppContext, study_name: str, *, seed: int = 7, skip: int = 2, correct_one: bool = True) -> None:
-    """Write seeded reads; the junior reader leaves ``skip`` unaided cases unread (missing reads)."""
+def demo_protocol_text(ai_arm: bool = True) -> str:
+    text = EXAMPLE.read_text(encoding="utf-8").replace('name = "ai-sequential"', 'name = "AI-aided"')
+    text = text.replace("washout_days = 28", "washout_days = 1")
+    if not ai_arm:
+        text = text.split("[[arms]]")[0] + "[[arms]]" + text.split("[[arms]]")[1]
+        text = text.replace('design = "counterbalanced"', 'design = "all-arms-each-session"')
+        text = text.replace("sessions = 2", "sessions = 1")
+    return text
+
+
+def add_model(ctx: AppContext, seed: int, study: str = BUSI_STUDY) -> None:
     rng = np.random.default_rng(seed)
-    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     with ctx.uow() as uow:
-        study = uow.studies.by_name(study_name)
-        cases = uow.cases.list(study.id)
-        truth = np.array([c.truth for c in cases], dtype=float)
-        readers = [r for r in uow.readers.list(study.id) if r.role == Role.READER]
-        arms = {a.name: a for a in uow.arms.list(study.id)}
-        bot = uow.readers.add(study.id, MODEL_NAME, Role.MODEL)
-        model = uow.models.add(study.id, bot.id, name=MODEL_NAME, version="1.0")
+        s = uow.studies.by_name(study)
+        bot = uow.readers.add(s.id, MODEL_NAME, Role.MODEL)
+        model = uow.models.add(s.id, bot.id, name=MODEL_NAME, version="1.0")
         run = uow.models.start_run(model.id)
-        latent_model = truth * 1.6 + rng.normal(0, 1, len(cases))
-        for c, z in zip(cases, latent_model, strict=True):
-            uow.models.add_prediction(run, model.id, c.id, float(1 / (1 + np.exp(-(z - 0.8)))))
+        for c in uow.cases.list(s.id):
+            z = 2.0 * (c.truth or 0) - 1.0 + rng.normal()
+            uow.models.add_prediction(run, model.id, c.id, float(round(1 / (1 + np.exp(-1.5 * z)), 4)))
         uow.models.finish_run(run)
-        sep = {"senior": 1.8, "mid": 1.3, "junior": 0.9}
-        when = t0
-        for ri, r in enumerate(readers):
-            for session, arm_name in enumerate(("unaided", "AI-aided"), start=1):
-                arm = arms[arm_name]
-                order = [cases[i] for i in rng.permutation(len(cases))]
-                asg = uow.assignments.add(study.id, r.id, arm.id, session=session, seed=seed + ri,
-                                          case_ids=[c.id for c in order])
-                phases = [ReadPhase.UNAIDED, ReadPhase.AIDED] if arm.sequential else [ReadPhase.UNAIDED]
-                for k, c in enumerate(order):
-                    if arm_name == "unaided" and r.seniority == "junior" and k < skip:
-                        continue
-                    base = c.truth * sep.get(r.seniority, 1.0) + rng.normal(0, 1)
-                    for phase in phases:
-                        z = base
-                        if phase == ReadPhase.AIDED:
-                            zi = cases.index(c)
-                            z = 0.6 * base + 0.5 * latent_model[zi] + rng.normal(0, 0.3)
-                        prob = float(np.clip(np.round(100 / (1 + np.exp(-(z - 0.7) * 1.5))), 0, 100))
-                        ms = int(rng.lognormal(np.log(20000 if r.seniority == "junior" else 12000), 0.4))
-                        conf = int(np.clip(round(abs(prob - 50) / 10), 1, 5))
-                        when += timedelta(milliseconds=ms + 1000)
-                        uow.reads.add(assignment_id=asg.id, case_id=c.id, reader_id=r.id, arm_id=arm.id,
-                                      session=session, phase=phase, probability=prob, binary=int(prob >= 50),
-                                      confidence=conf, time_ms=ms, active_ms=int(ms * 0.9),
-                                      started_at=when - timedelta(milliseconds=ms), submitted_at=when,
-                                      app_version="sim", view_state={}, ai_shown=None)
-                        if correct_one and k == 0 and ri == 0 and phase == ReadPhase.UNAIDED:
-                            uow.reads.add(assignment_id=asg.id, case_id=c.id, reader_id=r.id, arm_id=arm.id,
-                                          session=session, phase=phase, revision=1,
-                                          probability=100.0 - prob, binary=int(100.0 - prob >= 50),
-                                          confidence=conf, time_ms=ms, active_ms=int(ms * 0.9),
-                                          started_at=when - timedelta(milliseconds=ms),
-                                          submitted_at=when + timedelta(minutes=5), app_version="sim",
-                                          view_state={}, ai_shown=None, corrected_by="coordinator",
-                                          reason="typo")
         uow.commit()
+
+
+def simulate_demo(ctx: AppContext, seed: int = 11, *, late_reader: bool = True) -> dict[str, str]:
+    """Simulate the demo study; returns the id of the corrected read and the late reader's name."""
+    add_model(ctx, seed)
+    coord = system_session(ctx, BUSI_STUDY, actor="test")
+    apply_protocol(ctx, coord, parse_protocol(demo_protocol_text()))
+    report = simulate_readers(ctx, BUSI_STUDY, 3, seed)
+    assert not report.skipped, report.summary()
+    with ctx.uow() as uow:
+        s = uow.studies.by_name(BUSI_STUDY)
+        first = uow.reads.for_study(s.id)[0]
+    corrected = correct_read(ctx, coord, first.id, probability=100.0 - first.probability,
+                             binary=1 - first.binary, confidence=first.confidence, reason="entry error")
+    out = {"original": first.id, "corrected": corrected}
+    if late_reader:
+        add_participant(ctx, coord, "Late reader", Role.READER, "0000", seniority="junior")
+        with ctx.uow() as uow:
+            s = uow.studies.by_name(BUSI_STUDY)
+            from readerstudy.services.assignments import study_protocol
+
+            proto = study_protocol(uow, s.id)
+        assert proto is not None
+        apply_protocol(ctx, coord, proto)
+        out["late"] = "Late reader"
+    return out

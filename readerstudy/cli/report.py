@@ -1,0 +1,43 @@
+"""``readerstudy report``: write a study's report (HTML, PDF, JSON, reads.csv) into a folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from readerstudy.cli.app import add_db_argument
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write report.html, report.pdf, report.json and reads.csv for a study")
+    add_db_argument(p)
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
+    p.add_argument("--reference", default=None, metavar="READER",
+                   help="rater the others are compared with (McNemar, DeLong); default: the model, "
+                        "else the most senior reader")
+    p.add_argument("--arm", default=None, help="arm whose readers are compared (default: the first arm with reads)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from readerstudy.services.context import open_context
+    from readerstudy.services.reporting import export_report
+
+    ctx = open_context(args.db)
+    try:
+        with tqdm(unit="step", disable=None, desc="report") as bar:
+            def progress(i: int, total: int, msg: str) -> None:
+                bar.total = total
+                bar.n = i
+                bar.set_postfix_str(msg)
+                bar.refresh()
+
+            files = export_report(ctx, args.study, args.out, reference=args.reference, arm=args.arm,
+                                  progress=progress)
+        for f in (files.html, files.pdf, files.json, files.csv):
+            print(f)
+        return 0
+    finally:
+        ctx.close()
