@@ -98,7 +98,7 @@ def time_box_figure(table: pd.DataFrame) -> Figure:
     ax = fig.add_subplot()
     rows = _reader_rows(table)
     groups = list(rows.groupby(["reader", "arm"], sort=True))
-    ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], vert=False,
+    ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], orientation="horizontal",
                tick_labels=[f"{r}\n{a}" for (r, a), _ in groups])
     ax.set(xlabel="Reading time per case (s)", title="Reading time per reader and arm")
     ax.tick_params(axis="y", labelsize=7)

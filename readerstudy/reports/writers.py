@@ -70,9 +70,10 @@ def table_lines(tbl: dict[str, Any]) -> list[str]:
     body = _rows_text(tbl)
     if cols and body:
         widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(cols)]
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-        lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in body]
+        for chunk in _column_chunks(widths):
+            lines.append("  ".join(cols[i].ljust(widths[i]) for i in chunk))
+            lines.append("  ".join("-" * widths[i] for i in chunk))
+            lines += ["  ".join(r[i].ljust(widths[i]) for i in chunk) for r in body]
     for key in ("fleiss",):
         for name, f in (tbl.get(key) or {}).items():
             lines.append(f"Fleiss' kappa ({name}, {f['n_raters']} raters, {f['n_subjects']} cases): "
@@ -83,6 +84,23 @@ def table_lines(tbl: dict[str, Any]) -> list[str]:
                      f"F = {cell_text(tbl.get('F'))}, df = ({cell_text(tbl.get('df1'))}, "
                      f"{cell_text(tbl.get('df2'))}), p = {cell_text(tbl.get('p_value'))}")
     return lines
+
+
+def _column_chunks(widths: Sequence[int], keep: int = 2) -> list[list[int]]:
+    """Column index groups that fit WIDTH characters, each repeating the first ``keep`` (row label) columns."""
+    head = list(range(min(keep, len(widths))))
+    base = sum(widths[i] + 2 for i in head)
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    used = base
+    for i in range(len(head), len(widths)):
+        if current and used + widths[i] + 2 > WIDTH:
+            chunks.append(head + current)
+            current, used = [], base
+        current.append(i)
+        used += widths[i] + 2
+    chunks.append(head + current)
+    return chunks
 
 
 def _header_lines(meta: dict[str, Any]) -> list[str]:

@@ -94,9 +94,11 @@ def imrmc_table(data: ReportData) -> pd.DataFrame:
     in modality ``model``."""
     t = data.table[data.table["truth"].notna()]
     truth = t.groupby("case", sort=True)["truth"].first().astype(int)
-    rows = pd.DataFrame({"readerID": "-1", "caseID": truth.index, "modalityID": "truth", "score": truth.to_numpy()})
+    rows = pd.DataFrame({"readerID": "-1", "caseID": truth.index, "modalityID": "truth",
+                         "score": pd.Series([int(v) for v in truth.to_numpy()], dtype=object)})
     scores = pd.DataFrame({"readerID": t["reader"].to_numpy(), "caseID": t["case"].to_numpy(),
-                           "modalityID": t["arm"].to_numpy(), "score": t["probability"].astype(float).to_numpy()})
+                           "modalityID": t["arm"].to_numpy(),
+                           "score": pd.Series([float(v) for v in t["probability"]], dtype=object)})
     return pd.concat([rows, scores], ignore_index=True)
 
 
