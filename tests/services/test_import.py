@@ -14,7 +14,12 @@ from pydicom.data import get_testdata_file, get_testdata_files
 
 from readerstudy.core.errors import ValidationError
 from readerstudy.imaging.nifti import read_nifti, write_nifti
-from readerstudy.services.importing import CaseSource, import_cases, sources_from_folder, sources_from_manifest
+from readerstudy.services.importing import (
+    CaseSource,
+    import_cases,
+    sources_from_folder,
+    sources_from_manifest,
+)
 
 
 def _store_case_dirs(ctx) -> set[str]:  # noqa: ANN001
