@@ -143,6 +143,12 @@ def open_annotation(ctx: AppContext, case_id: str, annotator_name: str
     return layer, pixels, asset
 
 
+def case_modality(ctx: AppContext, case_id: str) -> str:
+    """The case's modality (e.g. ``CT``, ``US``), for choosing a display window."""
+    with ctx.uow() as uow:
+        return uow.cases.get(case_id).modality
+
+
 def save_annotation(ctx: AppContext, case_id: str, annotator_name: str, layer: AnnotationLayer
                     ) -> AnnotationRecord:
     """Store ``layer`` as a new version of this annotator's mask of the case (one transaction)."""

@@ -39,6 +39,7 @@ from readerstudy.services.context import AppContext
 from readerstudy.ui.actions import ActionSpec, install_actions
 
 TOOLS = ("brush", "eraser", "polygon", "fill")
+SOFT_TISSUE = (40.0, 400.0)  # CT window (centre, width) in HU when the image suggests none
 
 
 class _PaintViewBox(pg.ViewBox):
@@ -99,6 +100,7 @@ class AnnotationWindow(QMainWindow):
         self.ctx, self.case_id, self.annotator = ctx, case_id, annotator
         layer, pixels, asset = service.open_annotation(ctx, case_id, annotator)
         self.asset = asset
+        self.modality = service.case_modality(ctx, case_id)
         arr = np.asarray(pixels)
         if arr.ndim == 3 and arr.shape[-1] in (3, 4) and not asset.is_volume:
             arr = arr[..., :3].mean(axis=-1)
@@ -220,6 +222,8 @@ class AnnotationWindow(QMainWindow):
         if self.asset.window is not None:
             c, w = self.asset.window
             lo, hi = c - w / 2, c + w / 2
+        elif self.modality.upper() == "CT":
+            lo, hi = SOFT_TISSUE[0] - SOFT_TISSUE[1] / 2, SOFT_TISSUE[0] + SOFT_TISSUE[1] / 2
         self.levels = (float(lo), float(max(hi, lo + 1e-3)))
         n = layer.shape[0]
         self.slice_slider.blockSignals(True)
