@@ -108,7 +108,7 @@ class ReadingService:
         self._clock = clock
         self._wall: WallClock = wall_clock or (lambda: datetime.now(UTC))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if prefetch else None
-        self._cache: dict[str, Future[np.ndarray] | np.ndarray] = {}
+        self._cache: dict[str, Future[tuple[np.ndarray, tuple[float, float]]]] = {}
         self.flow: ReadingFlow | None = None
         self.info: AssignmentInfo | None = None
         self._items: dict[str, _Item] = {}
@@ -161,22 +161,30 @@ class ReadingService:
         return self.info.arm
 
     # --- pixels -----------------------------------------------------------------------------------
-    def _load(self, case_id: str) -> np.ndarray:
-        return self.ctx.store.load_array(self._items[case_id].asset.path)
+    def _load(self, case_id: str) -> tuple[np.ndarray, tuple[float, float]]:
+        """Pixels and their default window (the window is computed here, off the GUI thread when prefetched)."""
+        asset = self._items[case_id].asset
+        pixels = self.ctx.store.load_array(asset.path)
+        return pixels, _window_of(pixels, asset)
 
-    def _pixels(self, case_id: str) -> np.ndarray:
+    def _pixels(self, case_id: str) -> tuple[np.ndarray, tuple[float, float]]:
         hit = self._cache.pop(case_id, None)
-        if isinstance(hit, Future):
-            return hit.result()
-        if hit is not None:
-            return hit
-        return self._load(case_id)
+        return hit.result() if hit is not None else self._load(case_id)
 
     def prefetch(self, case_id: str | None) -> None:
         """Start loading ``case_id`` in the background (no-op without a pool or when cached)."""
         if self._pool is None or case_id is None or case_id in self._cache or case_id not in self._items:
             return
         self._cache[case_id] = self._pool.submit(self._load, case_id)
+
+    def prefetch_next(self) -> None:
+        """Start loading the case after the current one (the window calls this once the case is painted)."""
+        if self.flow is not None:
+            self.prefetch(self._next_case_id())
+
+    def prefetch_idle(self) -> bool:
+        """True when no background load is still running."""
+        return all(f.done() for f in self._cache.values())
 
     def _next_case_id(self) -> str | None:
         assert self.flow is not None
@@ -199,15 +207,14 @@ class ReadingService:
         if cid is None:
             raise ConflictError("Every case of this assignment is read.")
         item = self._items[cid]
-        pixels = self._pixels(cid)
+        pixels, window = self._pixels(cid)
         a = item.asset
         hints = DisplayHints(item.case.modality, tuple(pixels.shape), a.is_volume, a.is_cine, a.frame_time_ms,
-                             _window_of(pixels, a), a.spacing)
+                             window, a.spacing)
         ai = None
         if self.arm.shows_ai and not self.arm.sequential:
             ai, self._ai_pending = self._ai_for(cid)
         assert self.info is not None
-        self.prefetch(self._next_case_id())
         return CaseView(item.case, pixels, hints, flow.index, flow.total, self.info.assignment.session,
                         self.arm.name, ai)
 
@@ -281,7 +288,10 @@ class ReadingService:
             uow.audit.append(self.user.name, "read.submit", "read", read.id,
                              {"assignment_id": a.id, "case_id": d.case_id, "phase": str(d.phase),
                               "contradiction_warning": d.warning is not None})
-            close_session_if_done(uow, self.user, self.protocol, a.session, d.submitted_at)
+            final = d.phase == (ReadPhase.AIDED if info.arm.sequential else ReadPhase.UNAIDED)
+            flow = self.flow
+            if final and flow is not None and flow.done + 1 >= flow.total:  # this read ends the assignment
+                close_session_if_done(uow, self.user, self.protocol, a.session, d.submitted_at)
             uow.commit()
 
     def _need_flow(self) -> ReadingFlow:

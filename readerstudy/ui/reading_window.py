@@ -37,6 +37,7 @@ from readerstudy.ui.image_view import ImageView
 
 log = logging.getLogger(__name__)
 PAGES = ("black", "reading", "break", "end")
+PREFETCH_DELAY_MS = 100
 
 
 def _page(text: str, *buttons: QPushButton) -> QWidget:
@@ -90,6 +91,13 @@ class ReadingWindow(QMainWindow):
         self.ai_view: AiView | None = None
         self.setWindowTitle(f"readerstudy — {service.user.study_name} — {service.user.name}")
         self._build()
+        # persistent single-shot timers (QTimer.singleShot with Python callables is fragile in PySide6)
+        self._black_timer = QTimer(self)
+        self._black_timer.setSingleShot(True)
+        self._black_timer.timeout.connect(self._display_case)
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.timeout.connect(self._on_prefetch_due)
         self.specs = self._action_specs()
         self.actions_by_id = install_actions(self, self.specs)
         self.help = _HelpOverlay(self._help_rows(), self)
@@ -221,8 +229,11 @@ class ReadingWindow(QMainWindow):
             self._open_assignment()
             return
         self.view_model, self.ai_view = view, None
+        if self.black_screen_ms <= 0:
+            self._display_case()
+            return
         self._show("black")
-        QTimer.singleShot(self.black_screen_ms, self._display_case)
+        self._black_timer.start(self.black_screen_ms)
 
     def _display_case(self) -> None:
         view = self.view_model
@@ -234,9 +245,13 @@ class ReadingWindow(QMainWindow):
         self.arm_label.setText(f"Session {view.session} · {view.arm_name}")
         self._show("reading")
         self.service.display()
+        self._prefetch_timer.start(PREFETCH_DELAY_MS)  # after the paint, not during it
         self._refresh_ai(view.ai)
         if view.hints.is_cine:
             self.image.toggle_cine()
+
+    def _on_prefetch_due(self) -> None:
+        self.service.prefetch_next()
 
     def _refresh_ai(self, concurrent: AiView | None = None) -> None:
         arm = self.service.arm
@@ -359,6 +374,8 @@ class ReadingWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.image.cine.stop()
+        self._black_timer.stop()
+        self._prefetch_timer.stop()
         self.service.close()
         super().closeEvent(event)
 
