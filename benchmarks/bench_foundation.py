@@ -81,7 +81,7 @@ w = MainWindow(open_context(sys.argv[1]), "BUSI benign vs malignant")
 w.show(); app.processEvents()
 assert w.preview.getImageItem().image is not None
 print(time.perf_counter() - t0)
-from readerstudy.cli.gui import release_window
+from readerstudy.ui.app import release_window
 release_window(w)
 """
 _BARE = """

@@ -27,13 +27,14 @@ def ctx(tmp_path: Path):  # noqa: ANN201
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database holding both demo studies, built once per test session (copy it before writing)."""
+    """Both demo studies without their reading protocol (tests apply their own), built once per
+    test session; use ``demo_ctx`` for a writable copy."""
     from readerstudy.services.context import open_context
     from readerstudy.services.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     c = open_context(path)
-    build_demo(c)
+    build_demo(c, with_protocol=False)
     c.close()
     return path
 

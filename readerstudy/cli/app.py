@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     if not args.debug:
+        for noisy in ("alembic", "sqlalchemy", "PIL", "matplotlib", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.debug:
         warnings.filterwarnings("ignore", module="pydicom")
     try:
         return int(args.func(args) or 0)

@@ -15,27 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def launch(ctx, study: str | None = None) -> int:  # noqa: ANN001 - AppContext, imported lazily
-    """Open the main window on ``study`` and run the Qt event loop until it closes."""
-    from readerstudy.ui.app import ensure_app
-    from readerstudy.ui.main_window import MainWindow
+    """Sign-in, then the reader's reading window, the annotator's workspace or the coordinator's home."""
+    from readerstudy.ui.reading_window import run_reading_app
 
-    app = ensure_app()
-    window = MainWindow(ctx, study)
-    window.resize(1500, 900)
-    window.show()
-    code = app.exec()
-    release_window(window)
-    return code
-
-
-def release_window(window) -> None:  # noqa: ANN001 - a QWidget
-    """Delete the window while the QApplication still exists: pyqtgraph views garbage-collected
-    during interpreter shutdown abort the process."""
-    from PySide6.QtWidgets import QApplication
-
-    window.close()
-    window.deleteLater()
-    QApplication.processEvents()
+    return run_reading_app(ctx, study)
 
 
 def _run(args: argparse.Namespace) -> int:

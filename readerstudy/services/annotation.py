@@ -90,6 +90,20 @@ def _annotator(uow: UnitOfWork, study_id: str, name: str, *, edit: bool) -> Read
     return person
 
 
+def annotator_cases(ctx: AppContext, session: Any) -> list[tuple[str, str, int | None]]:
+    """The study's cases for a signed-in annotator (or coordinator): ``(case_id, pseudonym, latest
+    version of this person's mask or None)``, blinded (no truth, no source)."""
+    if session.role not in EDIT_ROLES:
+        raise PermissionDenied(f"{session.name!r} is a {session.role}; the annotation workspace is for "
+                               "annotators and coordinators.")
+    with ctx.uow() as uow:
+        out = []
+        for case in uow.cases.list(session.study_id):
+            latest = uow.annotations.latest(case.id, session.participant_id)
+            out.append((case.id, case.pseudonym, latest.version if latest else None))
+        return out
+
+
 def _safe(name: str) -> str:
     s = re.sub(r"[^\w.\- ]+", "_", name).strip()
     return s or "annotator"

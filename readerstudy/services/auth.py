@@ -115,13 +115,16 @@ def studies(ctx: AppContext) -> list[str]:
         return [s.name for s in uow.studies.list()]
 
 
+SIGN_IN_ROLES = (Role.READER, Role.ANNOTATOR, Role.COORDINATOR)
+
+
 def participants(ctx: AppContext, study_name: str) -> list[Participant]:
-    """The people who may sign in to ``study_name`` (readers and coordinators), for a picker."""
+    """The people who may sign in to ``study_name`` (readers, annotators, coordinators), for a picker."""
     with ctx.uow() as uow:
         study = uow.studies.by_name(study_name)
         out = []
         for r in uow.readers.list(study.id):
-            if r.role in (Role.READER, Role.COORDINATOR):
+            if r.role in SIGN_IN_ROLES:
                 out.append(Participant(r.name, r.role, bool(uow.readers.credentials(r.id)[0])))
         return out
 
@@ -144,9 +147,8 @@ def sign_in(ctx: AppContext, study_name: str, name: str, pin: str, *,
             person = uow.readers.by_name(study.id, name)
         except NotFoundError:
             raise AuthenticationError("Wrong name or PIN; try again.") from None
-        if person.role not in (Role.READER, Role.COORDINATOR):
-            raise AuthenticationError(f"{name!r} is a {person.role} and cannot sign in to read; "
-                                      "ask the coordinator.")
+        if person.role not in SIGN_IN_ROLES:
+            raise AuthenticationError(f"{name!r} is a {person.role} and cannot sign in; ask the coordinator.")
         pin_hash, failed, locked_until = uow.readers.credentials(person.id)
         t = now()
         if locked_until is not None and locked_until > t:
@@ -189,8 +191,8 @@ def add_participant(ctx: AppContext, coordinator: UserSession, name: str, role: 
                     seniority: str = "") -> UserSession:
     """Coordinator use case: add a reader (or coordinator) with a PIN. Returns its (unsigned) identity."""
     require_coordinator(coordinator, "adding participants")
-    if role not in (Role.READER, Role.COORDINATOR):
-        raise ValidationError(f"Participants who sign in are readers or coordinators, not {role}.")
+    if role not in SIGN_IN_ROLES:
+        raise ValidationError(f"Participants who sign in are readers, annotators or coordinators, not {role}.")
     pin_hash = hash_pin(pin)
     with ctx.uow() as uow:
         r = uow.readers.add(coordinator.study_id, name, role, seniority=seniority, pin_hash=pin_hash)

@@ -20,7 +20,7 @@ import numpy as np
 from readerstudy.core.models import Role
 from readerstudy.imaging.nifti import write_nifti
 from readerstudy.imaging.phantom import make_phantom
-from readerstudy.paths import demo_dir
+from readerstudy.paths import demo_dir, resources_dir
 from readerstudy.services.context import AppContext
 from readerstudy.services.importing import CaseSource, import_cases
 from readerstudy.storage.store import sha256_file
@@ -45,7 +45,7 @@ class DemoSummary:
         for name, s in self.studies.items():
             out.append(f"{name}: {s['cases']} cases ({s['positives']} positive), {s['masks']} masks, "
                        f"{s['readers']} readers, {s['annotators']} annotator(s), {s['coordinators']} coordinator(s), "
-                       f"{s['arms']} arms")
+                       f"{s['arms']} arms, {s['assignments']} reading assignments")
         return out
 
 
@@ -82,12 +82,13 @@ def _set_pin(ctx: AppContext, study_id: str, name: str) -> None:
         uow.commit()
 
 
-def _add_arms(ctx: AppContext, study_id: str) -> None:
-    with ctx.uow() as uow:
-        if not uow.arms.list(study_id):
-            uow.arms.add(study_id, "unaided", position=0)
-            uow.arms.add(study_id, "AI-aided", shows_ai=True, sequential=True, position=1)
-            uow.commit()
+def _apply_protocol(ctx: AppContext, study_name: str) -> None:
+    """Arms, sessions and each reader's seeded order, from ``resources/protocols/demo_busi.toml``."""
+    from readerstudy.services.assignments import apply_protocol, load_protocol_file
+    from readerstudy.services.auth import system_session
+
+    protocol = load_protocol_file(resources_dir() / "protocols" / "demo_busi.toml")
+    apply_protocol(ctx, system_session(ctx, study_name, "demo"), protocol)
 
 
 def _summarise(ctx: AppContext, name: str) -> dict[str, int]:
@@ -103,10 +104,11 @@ def _summarise(ctx: AppContext, name: str) -> dict[str, int]:
             "annotators": sum(1 for p in people if p.role == Role.ANNOTATOR),
             "coordinators": sum(1 for p in people if p.role == Role.COORDINATOR),
             "arms": len(uow.arms.list(study.id)),
+            "assignments": len(uow.assignments.list(study.id)),
         }
 
 
-def build_busi(ctx: AppContext, progress: Progress | None = None) -> None:
+def build_busi(ctx: AppContext, progress: Progress | None = None, *, with_protocol: bool = True) -> None:
     report = import_cases(ctx, BUSI_STUDY, busi_sources(), annotator="Expert annotator", progress=progress,
                           description="Real breast ultrasound (BUSI, Al-Dhabyani et al. 2020, CC0): "
                                       "benign vs malignant, with tumour masks.")
@@ -116,10 +118,12 @@ def build_busi(ctx: AppContext, progress: Progress | None = None) -> None:
         study_id = uow.studies.by_name(BUSI_STUDY).id
     _add_people(ctx, study_id, BUSI_READERS)
     _set_pin(ctx, study_id, "Expert annotator")
-    _add_arms(ctx, study_id)
+    if with_protocol:
+        _apply_protocol(ctx, BUSI_STUDY)
 
 
-def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None) -> None:
+def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None, *,
+                  with_protocol: bool = True) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sources = []
         for i in range(n):
@@ -149,18 +153,22 @@ def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None)
         study_id = study.id
     _add_people(ctx, study_id, (("Reader 1", "senior"), ("Reader 2", "junior")))
     _set_pin(ctx, study_id, "Expert annotator")
-    _add_arms(ctx, study_id)
+    if with_protocol:
+        _apply_protocol(ctx, PHANTOM_STUDY)
 
 
-def build_demo(ctx: AppContext, *, progress: Progress | None = None) -> DemoSummary:
-    """Build both demo studies unless they exist; return their summary."""
+def build_demo(ctx: AppContext, *, progress: Progress | None = None, with_protocol: bool = True) -> DemoSummary:
+    """Build both demo studies unless they exist; return their summary.
+
+    ``with_protocol=False`` leaves the reading protocol (arms, sessions, orders) to the caller.
+    """
     created = False
     with ctx.uow() as uow:
         have = {s.name for s in uow.studies.list()}
     if BUSI_STUDY not in have:
-        build_busi(ctx, progress)
+        build_busi(ctx, progress, with_protocol=with_protocol)
         created = True
     if PHANTOM_STUDY not in have:
-        build_phantom(ctx, progress=progress)
+        build_phantom(ctx, progress=progress, with_protocol=with_protocol)
         created = True
     return DemoSummary({name: _summarise(ctx, name) for name in (BUSI_STUDY, PHANTOM_STUDY)}, created)

@@ -20,3 +20,11 @@ def ensure_app() -> QApplication:
         app.setApplicationName("readerstudy")
     configure_pyqtgraph()
     return app  # type: ignore[return-value]
+
+
+def release_window(window) -> None:  # noqa: ANN001 - a QWidget
+    """Delete ``window`` while the QApplication still exists: pyqtgraph views garbage-collected
+    during interpreter shutdown abort the process."""
+    window.close()
+    window.deleteLater()
+    QApplication.processEvents()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from readerstudy.core.errors import ReaderStudyError
+from readerstudy.core.models import Role
 from readerstudy.core.reading import ReadingState
 from readerstudy.services.assignments import WashoutPending
 from readerstudy.services.auth import UserSession
@@ -381,45 +382,44 @@ class ReadingWindow(QMainWindow):
 
 
 class CoordinatorHomeWindow(QMainWindow):
-    """Placeholder coordinator page until the dashboard exists: the study and its cases."""
+    """The coordinator's home: a "Dashboard" tab (progress, reports) and a "Cases" tab (the main window)."""
 
     def __init__(self, ctx: AppContext, session: UserSession) -> None:
         super().__init__()
-        from readerstudy.services.assignments import study_overview
+        from PySide6.QtWidgets import QTabWidget
 
-        info = study_overview(ctx, session)
+        from readerstudy.services.auth import require_coordinator
+        from readerstudy.ui.dashboard import DashboardWidget
+        from readerstudy.ui.main_window import MainWindow
+
+        require_coordinator(session, "opening the coordinator page")
         self.setWindowTitle(f"readerstudy — coordinator — {session.study_name}")
-        rows = "".join(f"<tr><td>{c['pseudonym']}</td><td>{c['modality']}</td><td>{c['truth']}</td>"
-                       f"<td>{c['site'] or ''}</td></tr>" for c in info["cases"])
-        progress = "".join(f"<tr><td>{a['reader']}</td><td>{a['session']}</td><td>{a['arm']}</td>"
-                           f"<td>{a['done']} / {a['cases']}</td></tr>" for a in info["assignments"])
-        label = QLabel(f"<h2>Coordinator dashboard (placeholder): {session.study_name}</h2>"
-                       f"<p>{len(info['cases'])} cases · protocol "
-                       f"{'applied' if info['protocol'] else 'not applied yet'}</p>"
-                       f"<h3>Reading progress</h3><table cellpadding=3><tr><th>Reader</th><th>Session</th>"
-                       f"<th>Arm</th><th>Done</th></tr>{progress}</table>"
-                       f"<h3>Cases</h3><table cellpadding=3><tr><th>Pseudonym</th><th>Modality</th><th>Truth</th>"
-                       f"<th>Site</th></tr>{rows}</table>")
-        label.setTextFormat(Qt.TextFormat.RichText)
-        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        from PySide6.QtWidgets import QScrollArea
+        self.dashboard = DashboardWidget(ctx, session)
+        self.cases = MainWindow(ctx, session.study_name)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.dashboard, "Dashboard")
+        self.tabs.addTab(self.cases, "Cases")
+        self.setCentralWidget(self.tabs)
 
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
-        self.setCentralWidget(scroll)
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.dashboard.shutdown()
+        super().closeEvent(event)
 
 
 def open_window_for(ctx: AppContext, session: UserSession) -> QMainWindow:
     """The window a signed-in person gets: readers read, coordinators get the coordinator page."""
     if session.is_coordinator:
         return CoordinatorHomeWindow(ctx, session)
+    if session.role == Role.ANNOTATOR:
+        from readerstudy.ui.annotation_workspace import AnnotationWorkspaceWindow
+
+        return AnnotationWorkspaceWindow(ctx, session)
     return ReadingWindow(ReadingService(ctx, session))
 
 
 def run_reading_app(ctx: AppContext, study_name: str | None = None) -> int:
     """Sign in, then read (or, for a coordinator, the coordinator page). Returns the Qt exit code."""
-    from readerstudy.ui.app import ensure_app
+    from readerstudy.ui.app import ensure_app, release_window
     from readerstudy.ui.sign_in_dialog import SignInDialog
 
     app = ensure_app()
@@ -435,7 +435,9 @@ def run_reading_app(ctx: AppContext, study_name: str | None = None) -> int:
         break
     window.resize(1500, 950)
     window.show()
-    return app.exec()
+    code = app.exec()
+    release_window(window)
+    return code
 
 
 __all__ = ["ReadingWindow", "CoordinatorHomeWindow", "run_reading_app", "open_window_for"]

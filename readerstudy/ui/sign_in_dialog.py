@@ -64,7 +64,7 @@ class SignInDialog(QDialog):
             self.error.setText("No study in this database yet; a coordinator must create one.")
             return
         for p in auth.participants(self.ctx, name):
-            label = f"{p.name}  (coordinator)" if p.role == "coordinator" else p.name
+            label = p.name if p.role == "reader" else f"{p.name}  ({p.role})"
             self.person.addItem(label, p.name)
 
     def _on_sign_in(self) -> None:

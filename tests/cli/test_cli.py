@@ -17,6 +17,10 @@ def test_demo_no_gui_prints_summary_and_is_idempotent(tmp_path: Path, capsys: py
     out = capsys.readouterr().out
     assert "BUSI benign vs malignant: 79 cases (40 positive), 79 masks, 3 readers" in out
     assert "Phantom liver CT/PET: 6 cases" in out
+    assert "2 arms, 6 reading assignments" in out  # counterbalanced: 3 readers x 2 sessions
+    assert main(["protocol", "show", "--db", str(db), "--study", "BUSI benign vs malignant"]) == 0
+    shown = capsys.readouterr().out
+    assert "design counterbalanced" in shown and "washout 28 d" in shown
     assert main(["demo", "--no-gui", "--db", str(db)]) == 0
     assert "already present" in capsys.readouterr().out
 
