@@ -158,6 +158,8 @@ class DashboardWidget(QWidget):
         left.addWidget(progress_scroll)
         left.addWidget(self._boxed("Cases with missing reads", self.missing_table))
         left.addWidget(self._boxed("Reading-time outliers", self.rule, self.outlier_table))
+        left.setSizes([340, 260, 300])  # progress first: one bar per assignment, usually a handful
+        left.setStretchFactor(0, 1)
         export_box = QGroupBox("Report")
         ex = QVBoxLayout(export_box)
         ex.addLayout(export_row)
@@ -212,6 +214,7 @@ class DashboardWidget(QWidget):
         if not data.progress:
             self._progress_grid.addWidget(QLabel("No assignments yet: apply a reading protocol."), 1, 0, 1, 4)
         self._progress_grid.setColumnStretch(3, 1)
+        self._progress_grid.setRowStretch(len(data.progress) + 2, 1)  # rows packed at the top
 
     def _fill_missing(self, data: DashboardData) -> None:
         t = self.missing_table

@@ -31,19 +31,23 @@ FIGURES = {"roc", "kappa", "reading_time", "time_vs_confidence", "decision_curve
 LATE = "Late reader"
 
 
-def read_some(ctx, name: str, seconds: list[float]) -> None:
-    """``name`` reads len(seconds) cases through the reading service, each taking that long."""
+def read_some(ctx, name: str, seconds: list[float], *, last_aided: bool = True) -> None:
+    """``name`` reads len(seconds) cases through the reading service, each read taking that long.
+
+    ``last_aided=False`` stops the last case of a sequential arm after its unaided read.
+    """
     clock = ManualClock()
     svc = ReadingService(ctx, sign_in(ctx, BUSI_STUDY, name, "0000", now=clock.now), clock=clock.monotonic_ns,
                          wall_clock=clock.now, prefetch=False)
     try:
         flow = svc.open()
-        for s in seconds:
+        for i, s in enumerate(seconds):
             assert svc.start_case() is not None
             svc.display()
-            clock.advance(s)
-            svc.submit(70.0, 1, 3, {"window": None, "zoom": 1.0})
-            if flow.state == ReadingState.UNAIDED_LOCKED:
+            if flow.state == ReadingState.DISPLAYED:
+                clock.advance(s)
+                svc.submit(70.0, 1, 3, {"window": None, "zoom": 1.0})
+            if flow.state == ReadingState.UNAIDED_LOCKED and (last_aided or i < len(seconds) - 1):
                 svc.reveal_ai()
                 clock.advance(s)
                 svc.submit(70.0, 1, 3, {"window": None, "zoom": 1.0})
@@ -53,7 +57,8 @@ def read_some(ctx, name: str, seconds: list[float]) -> None:
 
 @pytest.fixture(scope="module")
 def study(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """Simulated demo study (everyone done but a late reader who read 3 cases, one in 1 s)."""
+    """Simulated demo study: everyone done but a late reader who read 3 cases (one in 1 s) and
+    the unaided read only of a 4th (not done: the aided read is the final one)."""
     root = tmp_path_factory.mktemp("dash")
     dest = root / "demo.sqlite"
     src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
@@ -63,7 +68,7 @@ def study(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN
     shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
     ctx = open_context(dest)
     simulate_demo(ctx, seed=5)
-    read_some(ctx, LATE, [1.0, 30.0, 35.0])
+    read_some(ctx, LATE, [1.0, 30.0, 35.0, 28.0], last_aided=False)
     yield ctx
     ctx.close()
 
@@ -120,6 +125,7 @@ def test_missing_table_matches_the_service(qtbot, study, coordinator):
     assert rows == [(m.pseudonym, str(len(m.missing)), m.describe()) for m in data.missing]
     expected = expected_progress(study)
     assert sum(int(r[1]) for r in rows) == sum(e - d for d, e in expected.values()) == 2 * 79 - 3
+    assert sum(int(r[1]) for r in rows) == sum(len(m.missing) for m in data.missing)
     assert len(rows) == 79 and all(LATE in r[2] for r in rows)  # the late reader misses every case once
 
 
