@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "agreement",
     "report",
     "export",
+    "engine_cmd",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         for noisy in ("alembic", "sqlalchemy", "PIL", "matplotlib", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("diffusers").setLevel(logging.ERROR)  # e.g. "install accelerate" advice
     if not args.debug:
         warnings.filterwarnings("ignore", module="pydicom")
     try:
