@@ -435,6 +435,8 @@ def run_reading_app(ctx: AppContext, study_name: str | None = None) -> int:
         break
     window.resize(1500, 950)
     window.show()
+    window.raise_()
+    window.activateWindow()  # keyboard-only reading: the window must have focus without a click
     code = app.exec()
     release_window(window)
     return code
