@@ -34,6 +34,7 @@ class Preset:
     vae_lr: float = 1e-3
     vae_beta: float = 1e-6
     perceptual_weight: float = 0.1
+    perceptual_blocks: int = 2
     # conditional U-Net
     unet: dict = field(default_factory=dict)
     ldm_steps: int = 1500
@@ -80,7 +81,8 @@ PRESETS: dict[str, Preset] = {
     ),
     # Laptop: 64 px, 16x16x4 latent, whole pipeline with all ablations < 10 min on 2 cores.
     "default": Preset(
-        name="default", image_size=64, vae=_TINY_VAE, vae_steps=250, vae_batch=8, vae_lr=1e-3,
+        name="default", image_size=64, vae=_TINY_VAE, vae_steps=200, vae_batch=8, vae_lr=1e-3,
+        perceptual_blocks=1,
         unet=_TINY_UNET, ldm_steps=1200, ldm_batch=8, ldm_lr=1e-3,
         sampler="dpm", sample_steps=20, guidance_scale=2.0, strength=1.0,
         teacher_steps=120, student_steps=150, clf_batch=16, clf_lr=2e-4,

@@ -27,7 +27,8 @@ def perceptual_loss(teacher: nn.Module, real: torch.Tensor, recon: torch.Tensor,
 
 
 def vae_loss(vae, images: torch.Tensor, generator: torch.Generator | None = None, *, beta: float = 1e-6,
-             teacher: nn.Module | None = None, perceptual_weight: float = 0.1) -> dict[str, torch.Tensor]:
+             teacher: nn.Module | None = None, perceptual_weight: float = 0.1,
+             perceptual_blocks: int = 2) -> dict[str, torch.Tensor]:
     """Loss terms for one batch of ``images`` (B, 1, H, W) in [0, 1].
 
     Returns a dict with ``loss`` (to minimise), ``l1``, ``kl`` (mean per sample, summed over latent
@@ -41,6 +42,6 @@ def vae_loss(vae, images: torch.Tensor, generator: torch.Generator | None = None
     loss = l1 + beta * kl
     perc = torch.zeros((), device=images.device)
     if teacher is not None and perceptual_weight > 0:
-        perc = perceptual_loss(teacher, images, ((recon + 1.0) / 2.0).clamp(0, 1))
+        perc = perceptual_loss(teacher, images, ((recon + 1.0) / 2.0).clamp(0, 1), perceptual_blocks)
         loss = loss + perceptual_weight * perc
     return {"loss": loss, "l1": l1.detach(), "kl": kl.detach(), "perceptual": perc.detach()}

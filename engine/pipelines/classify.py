@@ -28,7 +28,7 @@ class PredictResult:
 def load_classifier(checkpoint_dir: str | Path, device: str | torch.device = "cpu") -> ConvClassifier:
     """Load a ``save_pretrained`` folder of a :class:`ConvClassifier` (local files only), eval mode,
     channels_last (faster for these CNNs on CPU)."""
-    model = ConvClassifier.from_pretrained(Path(checkpoint_dir))
+    model = ConvClassifier.from_pretrained(Path(checkpoint_dir), low_cpu_mem_usage=False)
     return model.to(device).to(memory_format=torch.channels_last).eval()
 
 

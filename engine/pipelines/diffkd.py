@@ -93,6 +93,7 @@ class _Run:
         self.train = [c for c in cases if c.split == "train"]
         self.test = [c for c in cases if c.split == "test"]
         self.timings: dict[str, float] = {}
+        self.cpu_times: dict[str, float] = {}
         self.ckpt: dict[str, Path] = {}
         self.models: dict[str, ConvClassifier] = {}
         (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -108,10 +109,11 @@ class _Run:
         return cb
 
     def timed(self, name: str, fn, *args, **kw):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         check_cancel(self.cancel, name)
         out = fn(*args, **kw)
         self.timings[name] = round(time.perf_counter() - t0, 2)
+        self.cpu_times[name] = round(time.process_time() - c0, 2)
         log.info("stage %s: %.1f s", name, self.timings[name])
         return out
 
@@ -169,7 +171,7 @@ def _train_generator(run: _Run, data: dict, text: TextEmbedder, teacher) -> Gene
     vae = USVAE(image_size=p.image_size, **p.vae).to(run.device)
     run.timed("vae", train_vae, vae, torch.optim.Adam(vae.parameters(), lr=p.vae_lr), data["images"],
               loop=run.loop("vae", p.vae_steps, p.vae_batch, 10), device=run.device, beta=p.vae_beta,
-              teacher=teacher, perceptual_weight=p.perceptual_weight,
+              teacher=teacher, perceptual_weight=p.perceptual_weight, perceptual_blocks=p.perceptual_blocks,
               progress=run.stage_progress("vae"), cancel=run.cancel)
     fit_scaling_factor(vae, data["images"], run.device)
     emb = torch.as_tensor(text([c.prompt for c in run.train]))
@@ -285,7 +287,7 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
         torch.set_num_threads(p.num_threads)
     out = Path(out_dir)
     run = _Run(cases, p, out, device, seed, progress, cancel)
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     data = cases_to_tensors(run.train, p.image_size)
     real = ImagePool(data["images"], data["labels"])
     teacher_real = run.timed("teacher_real", _train_teacher, run, "teacher_real", real, "flip", 30)
@@ -302,6 +304,7 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
                             predict_proba(m, test["images"], run.device).tolist(), strict=True))
              for name, m in run.models.items()}
     run.timings["total"] = round(time.perf_counter() - t_start, 2)
+    run.cpu_times["total"] = round(time.process_time() - c_start, 2)
     result = PipelineResult(out, out / "metrics.json", grids, dict(run.ckpt), probs,
                             {c.case_id: int(c.label) for c in run.test}, gen, dict(run.timings))
     _write_metrics(result, p, run, len(syn), text.backend, device, seed)
@@ -319,6 +322,8 @@ def _write_metrics(result: PipelineResult, p: Preset, run: _Run, n_syn: int, bac
         "test_labels": result.test_labels,
         "probabilities": result.probabilities,
         "timings_s": result.timings,
+        "cpu_times_s": run.cpu_times,
+        "torch_threads": torch.get_num_threads(),
         "checkpoints": {k: str(v) for k, v in result.checkpoints.items()},
         "grids": [str(g) for g in result.grid_paths],
     }

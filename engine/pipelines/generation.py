@@ -25,11 +25,28 @@ __all__ = ["GenerationPipeline", "make_sampler"]
 SAMPLERS = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
 
 
-def make_sampler(train_config: dict, sampler: str):
-    """A fresh sampling scheduler of kind ``sampler`` from a DDPM config."""
+# Only the noise schedule is taken from the training scheduler; every sampler option is explicit.
+# (``from_config`` otherwise inherits DDPM values such as ``timestep_spacing="leading"`` from a
+# saved config but not from an in-memory one, so a reloaded pipeline sampled differently.)
+_SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")
+# "leading" spacing with offset 1 (the Stable Diffusion convention): with the cosine schedule,
+# alpha_bar(999) ~ 0, and a first step from t = 999 ("trailing"/"linspace") divides the predicted
+# noise by sqrt(alpha_bar) ~ 1e-4, which saturated the images of a briefly trained model. No x0
+# clipping: the latents have unit std, not [-1, 1].
+_SAMPLER_OPTIONS = {
+    "ddim": dict(clip_sample=False, set_alpha_to_one=False, timestep_spacing="leading", steps_offset=1),
+    "dpm": dict(algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="leading", steps_offset=1,
+                lower_order_final=True, final_sigmas_type="zero", thresholding=False),
+}
+
+
+def make_sampler(train_config, sampler: str):
+    """A fresh sampling scheduler of kind ``sampler`` (``"ddim"`` or ``"dpm"``) with the noise
+    schedule of the training DDPM config ``train_config`` and explicit sampler options."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    return SAMPLERS[sampler].from_config(train_config)
+    schedule = {k: train_config[k] for k in _SCHEDULE_KEYS}
+    return SAMPLERS[sampler](**schedule, **_SAMPLER_OPTIONS[sampler])
 
 
 class GenerationPipeline:
@@ -73,8 +90,8 @@ class GenerationPipeline:
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> GenerationPipeline:
         """Load what :meth:`save_pretrained` wrote; reads local files only."""
         d = Path(directory)
-        vae = USVAE.from_pretrained(d / "vae")
-        unet = ConditionalLatentUNet.from_pretrained(d / "unet")
+        vae = USVAE.from_pretrained(d / "vae", low_cpu_mem_usage=False)
+        unet = ConditionalLatentUNet.from_pretrained(d / "unet", low_cpu_mem_usage=False)
         sched = DDPMScheduler.from_pretrained(d / "scheduler")
         stored = json.loads((d / "prompt_embeddings.json").read_text())
         text = TextEmbedder.__new__(TextEmbedder)

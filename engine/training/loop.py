@@ -91,24 +91,28 @@ def checkpoint_path(cfg: LoopConfig, name: str) -> Path | None:
 
 
 def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-          losses: list[float]) -> None:
+          losses: list[float], extra: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "losses": losses}, tmp)
+                "losses": losses, "extra": {k: v.state_dict() for k, v in extra.items()}}, tmp)
     os.replace(tmp, path)
 
 
 def run_loop(name: str, model: nn.Module, optimizer: torch.optim.Optimizer, step_fn: StepFn,
              cfg: LoopConfig, device: torch.device, progress: ProgressCallback | None = None,
-             cancel: CancelToken | None = None) -> TrainResult:
+             cancel: CancelToken | None = None, after_step: Callable[[], None] | None = None,
+             extra_state: dict | None = None) -> TrainResult:
     """Run ``cfg.steps`` optimiser steps of ``step_fn`` on ``model`` (trained in place).
 
     ``step_fn(net, generator, step)`` gets the (possibly DDP-wrapped) model and must return a dict
-    with a scalar ``"loss"``. Raises :class:`engine.progress.Cancelled` when ``cancel`` is set,
-    after writing a checkpoint of the last finished step, so that a later call resumes.
+    with a scalar ``"loss"``. ``after_step()`` runs after each optimiser step (e.g. an EMA update);
+    ``extra_state`` maps names to objects with ``state_dict``/``load_state_dict`` saved in the
+    checkpoint too. Raises :class:`engine.progress.Cancelled` when ``cancel`` is set, after writing
+    a checkpoint of the last finished step, so that a later call resumes.
     """
     progress = progress or null_progress
+    extra = extra_state or {}
     result = TrainResult(name=name, steps=cfg.steps)
     path = checkpoint_path(cfg, name)
     if path is not None and cfg.resume and path.exists():
@@ -117,6 +121,8 @@ def run_loop(name: str, model: nn.Module, optimizer: torch.optim.Optimizer, step
         optimizer.load_state_dict(state["optimizer"])
         result.start_step = int(state["step"])
         result.losses = list(state["losses"])
+        for k, v in extra.items():
+            v.load_state_dict(state["extra"][k])
         log.info("%s: resumed from %s at step %d", name, path, result.start_step)
     net = D.wrap_ddp(model, device)
     net.train()
@@ -133,19 +139,21 @@ def run_loop(name: str, model: nn.Module, optimizer: torch.optim.Optimizer, step
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if after_step is not None:
+                after_step()
             result.losses.append(float(out["loss"].detach()))
             done = step + 1
             if D.is_main() and (done % max(cfg.log_every, 1) == 0 or done == cfg.steps):
                 progress(done, cfg.steps, f"{name}: loss {result.losses[-1]:.4f}")
             if path is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
                 if D.is_main():
-                    _save(path, model, optimizer, done, result.losses)
+                    _save(path, model, optimizer, done, result.losses, extra)
                 D.barrier()
         step = cfg.steps
     finally:
         # On cancel or error, keep what was finished so that a later call can resume.
         if path is not None and D.is_main() and step > result.start_step:
-            _save(path, model, optimizer, step, result.losses)
+            _save(path, model, optimizer, step, result.losses, extra)
     D.barrier()
     model.eval()
     return result

@@ -14,16 +14,17 @@ __all__ = ["train_vae", "fit_scaling_factor"]
 
 def train_vae(vae, optimizer: torch.optim.Optimizer, images: torch.Tensor, *, loop: LoopConfig,
               device: torch.device | str, beta: float = 1e-6, teacher: nn.Module | None = None,
-              perceptual_weight: float = 0.1, progress: ProgressCallback | None = None,
+              perceptual_weight: float = 0.1, perceptual_blocks: int = 2, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None, name: str = "vae") -> TrainResult:
     """Train a :class:`engine.models.USVAE` on ``images`` (N, 1, H, W) in [0, 1] (kept on CPU).
 
     Loss: L1 reconstruction + ``beta`` * KL + ``perceptual_weight`` * teacher-feature L1 when a
-    trained ``teacher`` is given (frozen here). Random horizontal flips are applied.
+    trained ``teacher`` is given (frozen here; its first ``perceptual_blocks`` conv blocks).
+    Random horizontal flips are applied.
     """
     device = torch.device(device)
     if teacher is not None:
-        teacher.eval().requires_grad_(False).to(device)
+        teacher.eval().requires_grad_(False).to(device, memory_format=torch.contiguous_format)
 
     def step(net, gen, _s):
         idx = sample_indices(len(images), loop.batch_size, gen)
@@ -31,7 +32,7 @@ def train_vae(vae, optimizer: torch.optim.Optimizer, images: torch.Tensor, *, lo
         flip = torch.rand(len(idx), generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x).to(device)
         return vae_loss(net, x, generator=None, beta=beta, teacher=teacher,
-                        perceptual_weight=perceptual_weight)
+                        perceptual_weight=perceptual_weight, perceptual_blocks=perceptual_blocks)
 
     return run_loop(name, vae, optimizer, step, loop, device, progress, cancel)
 

@@ -40,11 +40,11 @@ def test_pipeline_writes_metrics_and_grids(tiny_run, busi_cases):
     # tiny preset: 2 per negative, 1 per positive, 2 + 2 training cases
     assert doc["n_synthetic"] == 2 * 2 + 2 * 1
     assert doc["text_backend"] == "hashed"
-    for grid in result.grid_paths:
+    for grid, n_variants in zip(result.grid_paths, (2, 1), strict=True):
         with Image.open(grid) as im:
             w, h = im.size
         assert h == 2 * (32 + 2) + 2  # 2 training cases per label
-        assert w == (2 + 2) * (32 + 2) + 2  # real, outline, up to 2 variants
+        assert w == (2 + n_variants) * (32 + 2) + 2  # real, outline, the variants
     assert messages[-1][2].startswith("done") and any("[ldm]" in m for _, _, m in messages)
 
 

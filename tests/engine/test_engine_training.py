@@ -69,7 +69,7 @@ def test_ldm_step_and_loss_is_finite(tiny_vae, tiny_unet):
     assert len(data) == 8 and data.mean.shape == (8, 4, 8, 8)
     before = [p.clone() for p in tiny_unet.parameters()]
     res = train_ldm(tiny_unet, torch.optim.AdamW(tiny_unet.parameters(), 1e-3), data,
-                    loop=LoopConfig(steps=2, batch_size=4), device="cpu")
+                    loop=LoopConfig(steps=2, batch_size=4), device="cpu", ema_decay=0.999)
     assert all(torch.isfinite(torch.tensor(res.losses)))
     assert any(not torch.equal(a, b) for a, b in zip(before, tiny_unet.parameters(), strict=True))
 
@@ -110,3 +110,25 @@ def test_cancel_raises_and_keeps_progress(tmp_path):
     assert calls == [1, 2, 3]
     state = torch.load(tmp_path / "teacher-last.pt", weights_only=False)
     assert state["step"] == 3
+
+
+def test_ldm_resume_with_ema_equals_straight_run(tiny_vae, tmp_path):
+    from engine.models import ConditionalLatentUNet
+    from engine.presets import get_preset
+
+    x = torch.rand(4, 1, 32, 32)
+    data = encode_latents(tiny_vae, x, torch.ones(4, 1, 32, 32), torch.tensor([0, 1, 0, 1]),
+                          torch.randn(4, 384), "cpu")
+
+    def run(steps, ckpt):
+        torch.manual_seed(0)
+        u = ConditionalLatentUNet(latent_size=8, latent_channels=4, **get_preset("tiny").unet)
+        train_ldm(u, torch.optim.AdamW(u.parameters(), 1e-3), data, device="cpu",
+                  loop=LoopConfig(steps=steps, batch_size=4, checkpoint_dir=ckpt))
+        return u
+
+    straight = run(3, None)
+    run(1, tmp_path)
+    resumed = run(3, tmp_path)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
