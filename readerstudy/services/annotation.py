@@ -21,7 +21,7 @@ from readerstudy.core.annotation import AnnotationLayer
 from readerstudy.core.annotation_labels import LABEL_SET_PRESETS, Label, LabelSet
 from readerstudy.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from readerstudy.core.models import AnnotationRecord, ImageAsset, Reader, Role
-from readerstudy.imaging import mask_agreement, mask_io
+from readerstudy.imaging import mask_agreement, mask_io, mask_ops
 from readerstudy.services.context import AppContext
 from readerstudy.storage.uow import UnitOfWork
 
@@ -305,6 +305,49 @@ def consensus(ctx: AppContext, case_id: str, method: str = "majority") -> mask_a
     if len(latest) < 2:
         raise ValidationError(f"consensus needs masks of at least 2 annotators; this case has {len(latest)}")
     masks = [_read_mask(ctx, rec) for _, rec in latest.values()]
+    return mask_agreement.majority_vote(masks) if method == "majority" else mask_agreement.staple(masks)
+
+
+# ----------------------------------------------------------------------------- editor volume tools
+def interpolate_label(layer: AnnotationLayer, label: int, axis: int = 0) -> Any:
+    """Fill the slices (normal to ``axis``) between annotated slices of ``label``: one undo step.
+
+    Returns the changed box, or None when there was nothing to fill."""
+    return layer.transform(lambda d: mask_ops.interpolate_between_slices(d, label, axis=axis, spacing=layer.spacing),
+                           description="interpolate")
+
+
+def clean_up_label(layer: AnnotationLayer, label: int) -> Any:
+    """Keep the largest component of ``label`` and close small holes: one undo step (None: no change)."""
+    return layer.transform(lambda d: mask_ops.clean_label(d, label), description="clean up")
+
+
+def layer_volumes(layer: AnnotationLayer) -> dict[int, mask_ops.LabelVolume]:
+    """Volume in mL (and components) of every label present in the layer; needs its spacing."""
+    return mask_ops.label_volumes(layer.data, layer.spacing)
+
+
+def case_masks(ctx: AppContext, case_id: str) -> dict[str, tuple[int, np.ndarray]]:
+    """Latest saved mask of every annotator of the case: name -> (version, (z, y, x) labels)."""
+    with ctx.uow() as uow:
+        latest = _latest_by_annotator(uow, case_id)
+    out = {}
+    for name, (_, rec) in latest.items():
+        m = _read_mask(ctx, rec)
+        out[name] = (rec.version, m[None] if m.ndim == 2 else m)
+    return out
+
+
+def compare_labels(mine: np.ndarray, other: np.ndarray, label_ids: list[int], spacing: Any
+                   ) -> dict[int, mask_agreement.MaskAgreement]:
+    """Per label, agreement of ``other`` (B) with ``mine`` (A, the reference): Dice, HD95 mm, volume B - A."""
+    return {lab: mask_agreement.compare_masks(mine == lab, other == lab, spacing) for lab in label_ids}
+
+
+def consensus_of(masks: list[np.ndarray], method: str = "majority") -> mask_agreement.Consensus:
+    """Majority vote or STAPLE of label volumes already in memory (e.g. unsaved edits + others' masks)."""
+    if method not in ("majority", "staple"):
+        raise ValidationError(f"consensus method must be 'majority' or 'staple', got {method!r}")
     return mask_agreement.majority_vote(masks) if method == "majority" else mask_agreement.staple(masks)
 
 

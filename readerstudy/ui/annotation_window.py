@@ -1,5 +1,11 @@
 """The annotator's window: paint a case's mask with brush, eraser, polygon and fill.
 
+Volumes can be edited on any of the three orthogonal planes (axial / coronal / sagittal,
+keys 1/2/3); the view scales each plane by the voxel spacing so that millimetres are square.
+Side panels (``annotation_panels``) add the threshold brush, 'preserve other labels',
+per-label visibility and opacity, interpolation between slices, clean-up and volumes in mL;
+``annotation_compare`` shows another annotator's mask and the agreement with it.
+
 The window only maps mouse positions to voxel indices and calls :class:`AnnotationLayer`
 methods; painting, undo/redo and colours are model code. Loading and saving go through
 ``readerstudy.services.annotation`` (each save is a new version).
@@ -15,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -28,15 +34,25 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from readerstudy.core.annotation import AnnotationLayer
+from readerstudy.core.annotation import PLANE_AXES, AnnotationLayer
 from readerstudy.core.errors import ReaderStudyError
 from readerstudy.services import annotation as service
 from readerstudy.services.context import AppContext
 from readerstudy.ui.actions import ActionSpec, install_actions
+from readerstudy.ui.annotation_compare import ComparePanel
+from readerstudy.ui.annotation_panels import (
+    PLANES,
+    BrushCursor,
+    LabelOpacityPanel,
+    PlanePanel,
+    ThresholdPanel,
+    VolumePanel,
+)
 
 TOOLS = ("brush", "eraser", "polygon", "fill")
 SOFT_TISSUE = (40.0, 400.0)  # CT window (centre, width) in HU when the image suggests none
@@ -86,6 +102,15 @@ class _PaintViewBox(pg.ViewBox):
         super().wheelEvent(ev, axis)
 
 
+def _with_image(layer: AnnotationLayer, image: np.ndarray) -> AnnotationLayer:
+    """The same labels, spacing and saved state, with ``image`` attached for the threshold brush."""
+    data = layer.data[0] if layer.source_ndim == 2 else layer.data
+    spacing = None if layer.spacing is None else (layer.spacing[1:] if layer.source_ndim == 2 else layer.spacing)
+    out = AnnotationLayer(data, layer.label_set, spacing=spacing, image=image.reshape(data.shape))
+    out.mark_saved()
+    return out
+
+
 def _swatch(rgb: tuple[int, int, int]) -> QIcon:
     pix = QPixmap(14, 14)
     pix.fill(QColor(*rgb))
@@ -106,14 +131,16 @@ class AnnotationWindow(QMainWindow):
             arr = arr[..., :3].mean(axis=-1)
         self.pixels = arr.reshape(layer.shape).astype(np.float32, copy=False)
         self.tool = "brush"
-        self.brush_radius = 5
-        self.index = layer.shape[0] // 2
+        self.brush_radius = 5.0
+        self.brush_unit = "px"
+        self.axis = 0
+        self.indices = [n // 2 for n in layer.shape]
         self._polygon: list[tuple[float, float]] = []
         self._painting = False
         self.last_record = None
         self.setWindowTitle(f"Annotate - {annotator}")
         self._build_ui()
-        self.set_layer(layer)
+        self.set_layer(_with_image(layer, self.pixels))
         install_actions(self, self.action_specs())
 
     # ----------------------------------------------------------------- construction
@@ -130,6 +157,10 @@ class AnnotationWindow(QMainWindow):
             ActionSpec("polygon.cancel", "Cancel polygon", ("Escape",), self.cancel_polygon),
             ActionSpec("slice.next", "Next slice", ("PgDown",), lambda: self.step_slice(1)),
             ActionSpec("slice.prev", "Previous slice", ("PgUp",), lambda: self.step_slice(-1)),
+            *(ActionSpec(f"plane.{name}", f"{name.title()} plane", (str(i + 1),), lambda a=i: self.set_axis(a))
+              for i, name in enumerate(PLANES)),
+            ActionSpec("volume.interpolate", "Interpolate between slices", ("I",), lambda: self.volume.interpolate()),
+            ActionSpec("volume.clean", "Clean up label", ("C",), lambda: self.volume.clean_up()),
         ]
 
     def _build_ui(self) -> None:
@@ -142,8 +173,10 @@ class AnnotationWindow(QMainWindow):
         self.overlay_item.setZValue(10)
         self.polygon_item = pg.PlotDataItem(pen=pg.mkPen("y", width=1.5), symbol="o", symbolSize=4)
         self.polygon_item.setZValue(20)
-        for item in (self.image_item, self.overlay_item, self.polygon_item):
+        self.cursor_item = BrushCursor()
+        for item in (self.image_item, self.overlay_item, self.polygon_item, self.cursor_item):
             self.vb.addItem(item)
+        self.vb.scene().sigMouseMoved.connect(self._hover)
 
         panel = QWidget()
         side = QVBoxLayout(panel)
@@ -159,25 +192,31 @@ class AnnotationWindow(QMainWindow):
             tools.addWidget(b)
         side.addLayout(tools)
         self.label_list = QListWidget()
+        self.label_list.setMaximumHeight(110)
         self.label_list.currentRowChanged.connect(self._label_row_changed)
-        side.addWidget(QLabel("Labels"))
+        self.label_list.itemChanged.connect(self._label_item_changed)
+        side.addWidget(QLabel("Labels (tick = visible)"))
         side.addWidget(self.label_list)
+        self.planes = PlanePanel(self)
+        side.addWidget(self.planes)
         form = QFormLayout()
         self.brush_spin = QSpinBox()
         self.brush_spin.setRange(1, 100)
-        self.brush_spin.setValue(self.brush_radius)
+        self.brush_spin.setValue(round(self.brush_radius))
         self.brush_spin.valueChanged.connect(self._set_brush)
-        form.addRow("Brush radius (px)", self.brush_spin)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(50)
-        self.opacity_slider.valueChanged.connect(self._set_opacity)
-        form.addRow("Opacity", self.opacity_slider)
+        self.brush_label = QLabel("Brush radius (px)")
+        form.addRow(self.brush_label, self.brush_spin)
         self.slice_slider = QSlider(Qt.Orientation.Horizontal)
         self.slice_slider.valueChanged.connect(self.set_slice)
         self.slice_label = QLabel()
         form.addRow(self.slice_label, self.slice_slider)
         side.addLayout(form)
+        self.display_panel = LabelOpacityPanel(self)
+        self.opacity_slider = self.display_panel.layer_slider
+        self.threshold = ThresholdPanel(self)
+        self.volume = VolumePanel(self)
+        for w in (self.display_panel, self.threshold, self.volume):
+            side.addWidget(w)
         self.undo_button = QPushButton("Undo (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
         self.redo_button = QPushButton("Redo (Ctrl+Y)")
@@ -193,13 +232,18 @@ class AnnotationWindow(QMainWindow):
         self.status.setWordWrap(True)
         side.addWidget(self.status)
         side.addStretch(1)
-        panel.setFixedWidth(320)
+        self.compare = ComparePanel(self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(panel, "Edit")
+        self.tabs.addTab(self.compare, "Compare with…")
+        self.tabs.currentChanged.connect(lambda i: self.compare.load() if i == 1 else None)
+        self.tabs.setFixedWidth(380)
 
         central = QWidget()
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view, 1)
-        lay.addWidget(panel)
+        lay.addWidget(self.tabs)
         self.setCentralWidget(central)
         self.tool_buttons[self.tool].setChecked(True)
 
@@ -208,12 +252,16 @@ class AnnotationWindow(QMainWindow):
         self.layer = layer
         layer.data_changed.connect(self._on_data_changed)
         layer.history_changed.connect(self._update_state)
-        layer.display.opacity = self.opacity_slider.value() / 100.0
+        layer.history_changed.connect(self._after_edit)
+        layer.display.changed.connect(lambda _id: self._render_overlay())
+        self.display_panel.bind()
         self.label_list.blockSignals(True)
         self.label_list.clear()
         for lab in layer.label_set:
             item = QListWidgetItem(_swatch(lab.color), f"{lab.id}  {lab.name}")
             item.setData(Qt.ItemDataRole.UserRole, lab.id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if layer.display[lab.id].visible else Qt.CheckState.Unchecked)
             self.label_list.addItem(item)
         self.label_list.setCurrentRow([lab.id for lab in layer.label_set].index(layer.active_label))
         self.label_list.blockSignals(False)
@@ -225,19 +273,61 @@ class AnnotationWindow(QMainWindow):
         elif self.modality.upper() == "CT":
             lo, hi = SOFT_TISSUE[0] - SOFT_TISSUE[1] / 2, SOFT_TISSUE[0] + SOFT_TISSUE[1] / 2
         self.levels = (float(lo), float(max(hi, lo + 1e-3)))
-        n = layer.shape[0]
+        volume = layer.shape[0] > 1
+        self.slice_slider.setVisible(volume)
+        self.slice_label.setVisible(volume)
+        self.planes.bind(volume, layer.spacing is not None)
+        self.threshold.bind(self.pixels, self.levels)
+        self.volume.bind(volume)
+        self.set_axis(self.axis if volume else 0, force=True)
+        if self.tabs.currentIndex() == 1:
+            self.compare.load()
+
+    # ----------------------------------------------------------------- planes and geometry
+    @property
+    def index(self) -> int:
+        """The slice shown, along the current plane's normal ``axis``."""
+        return self.indices[self.axis]
+
+    def set_axis(self, axis: int, force: bool = False) -> None:
+        """Show and edit the plane normal to ``axis`` (0 axial, 1 coronal, 2 sagittal)."""
+        axis = int(axis)
+        if axis not in (0, 1, 2) or (axis and self.layer.shape[0] == 1):
+            return
+        if axis == self.axis and not force:
+            return
+        self.cancel_polygon()
+        self.axis = axis
+        self.planes.show_axis(axis)
+        n = self.layer.shape[axis]
         self.slice_slider.blockSignals(True)
         self.slice_slider.setRange(0, n - 1)
-        self.slice_slider.setVisible(n > 1)
-        self.slice_label.setVisible(n > 1)
-        self.index = min(self.index, n - 1)
+        self.indices[axis] = min(self.indices[axis], n - 1)
         self.slice_slider.setValue(self.index)
         self.slice_slider.blockSignals(False)
-        self.slice_label.setText(f"Slice {self.index + 1}/{n}")
+        self._slice_text()
         self._render()
-        h, w = layer.shape[1:]
-        self.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+        r = self.view_rect()
+        self.vb.setRange(xRange=(0, r.width()), yRange=(0, r.height()), padding=0.0)
         self._update_state()
+
+    def pixel_scale(self) -> tuple[float, float]:
+        """View units per in-plane (row, col) voxel: columns are 1, rows are scaled so that mm are square."""
+        if self.layer.spacing is None:
+            return 1.0, 1.0
+        ra, ca = PLANE_AXES[self.axis]
+        return self.layer.spacing[ra] / self.layer.spacing[ca], 1.0
+
+    def view_rect(self) -> QRectF:
+        """Where the current plane's image lies in view coordinates."""
+        ra, ca = PLANE_AXES[self.axis]
+        sr, sc = self.pixel_scale()
+        return QRectF(0.0, 0.0, self.layer.shape[ca] * sc, self.layer.shape[ra] * sr)
+
+    def scene_pos(self, row: float, col: float) -> QPointF:
+        """Scene position of the centre of in-plane voxel (row, col) of the current plane."""
+        sr, sc = self.pixel_scale()
+        return self.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
 
     # ----------------------------------------------------------------- state changes
     def set_tool(self, name: str) -> None:
@@ -260,35 +350,77 @@ class AnnotationWindow(QMainWindow):
         if row >= 0:
             self.set_label(self.layer.label_set.labels[row].id)
 
-    def _set_brush(self, value: int) -> None:
-        self.brush_radius = int(value)
+    def _label_item_changed(self, item: QListWidgetItem) -> None:
+        visible = item.checkState() == Qt.CheckState.Checked
+        label_id = int(item.data(Qt.ItemDataRole.UserRole))
+        if self.layer.display[label_id].visible != visible:
+            self.layer.display.set_visible(label_id, visible)
 
-    def _set_opacity(self, value: int) -> None:
-        self.layer.display.opacity = value / 100.0
-        self._render_overlay()
+    def set_label_visible(self, label_id: int, visible: bool) -> None:
+        row = [lab.id for lab in self.layer.label_set].index(label_id)
+        self.label_list.item(row).setCheckState(Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+
+    def _set_brush(self, value: int) -> None:
+        self.brush_radius = float(value)
+
+    def set_brush_unit_mm(self, on: bool) -> None:
+        self.brush_unit = "mm" if on and self.layer.spacing is not None else "px"
+        self.brush_label.setText(f"Brush radius ({self.brush_unit})")
+
+    def brush_extent(self) -> tuple[float, float]:
+        """The brush radius in view units along (y, x) of the current plane, as the cursor draws it."""
+        sr, sc = self.pixel_scale()
+        if self.brush_unit == "mm":
+            ra, ca = PLANE_AXES[self.axis]
+            assert self.layer.spacing is not None
+            r = self.brush_radius / self.layer.spacing[ca]  # one view unit = one column = spacing[ca] mm
+            return r, r
+        return self.brush_radius * sr, self.brush_radius * sc
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        if self.tool not in ("brush", "eraser"):
+            self.cursor_item.setVisible(False)
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        ry, rx = self.brush_extent()
+        self.cursor_item.place(p.x(), p.y(), rx, ry)
+
+    def show_message(self, text: str) -> None:
+        self.status.setText(text)
 
     def set_slice(self, index: int) -> None:
-        index = int(min(max(index, 0), self.layer.shape[0] - 1))
+        index = int(min(max(index, 0), self.layer.shape[self.axis] - 1))
         if index != self.index:
             self.cancel_polygon()
-        self.index = index
+        self.indices[self.axis] = index
         if self.slice_slider.value() != index:
             self.slice_slider.setValue(index)
-        self.slice_label.setText(f"Slice {index + 1}/{self.layer.shape[0]}")
+        self._slice_text()
         self._render()
+
+    def _slice_text(self) -> None:
+        self.slice_label.setText(f"{PLANES[self.axis].title()} {self.index + 1}/{self.layer.shape[self.axis]}")
 
     def step_slice(self, step: int) -> None:
         self.set_slice(self.index + step)
 
     # ----------------------------------------------------------------- mouse -> voxel
-    def voxel_at(self, scene_pos: QPointF) -> tuple[float, float, float]:
-        """(z, y, x) voxel coordinates of a scene position on the current slice (pixel centres at +0.5)."""
+    def plane_at(self, scene_pos: QPointF) -> tuple[float, float]:
+        """In-plane (row, col) voxel coordinates of a scene position (pixel centres are integers)."""
         p = self.vb.mapSceneToView(scene_pos)
-        return (float(self.index), float(p.y()) - 0.5, float(p.x()) - 0.5)
+        sr, sc = self.pixel_scale()
+        return float(p.y()) / sr - 0.5, float(p.x()) / sc - 0.5
+
+    def voxel_at(self, scene_pos: QPointF) -> tuple[float, float, float]:
+        """(z, y, x) voxel coordinates of a scene position on the current slice of the current plane."""
+        row, col = self.plane_at(scene_pos)
+        v = [0.0, 0.0, 0.0]
+        ra, ca = PLANE_AXES[self.axis]
+        v[self.axis], v[ra], v[ca] = float(self.index), row, col
+        return v[0], v[1], v[2]
 
     def _inside(self, v: tuple[float, float, float]) -> bool:
-        _, h, w = self.layer.shape
-        return -0.5 <= v[1] < h - 0.5 and -0.5 <= v[2] < w - 0.5
+        return all(-0.5 <= c < n - 0.5 for c, n in zip(v, self.layer.shape, strict=True))
 
     def press(self, scene_pos: QPointF) -> None:
         if self.tool in ("brush", "eraser"):
@@ -301,9 +433,9 @@ class AnnotationWindow(QMainWindow):
             return
         v = self.voxel_at(scene_pos)
         if self.tool == "brush":
-            self.layer.paint(v, self.brush_radius)
+            self.layer.paint(v, self.brush_radius, axis=self.axis, unit=self.brush_unit)
         else:
-            self.layer.erase(v, self.brush_radius)
+            self.layer.erase(v, self.brush_radius, axis=self.axis, unit=self.brush_unit)
 
     def release(self) -> None:
         if self._painting:
@@ -313,11 +445,11 @@ class AnnotationWindow(QMainWindow):
     def click(self, scene_pos: QPointF) -> None:
         v = self.voxel_at(scene_pos)
         if self.tool == "polygon":
-            self._polygon.append((v[1], v[2]))
+            self._polygon.append(self.plane_at(scene_pos))
             self._render_polygon()
         elif self.tool == "fill":
             if self._inside(v):
-                self.layer.flood_fill((round(v[0]), round(v[1]), round(v[2])))
+                self.layer.flood_fill((round(v[0]), round(v[1]), round(v[2])), axis=self.axis)
         else:  # a click without drag paints one dab
             self.press(scene_pos)
             self.release()
@@ -327,7 +459,7 @@ class AnnotationWindow(QMainWindow):
         self._render_polygon()
         if self.tool == "polygon" and len(pts) >= 3:
             try:
-                self.layer.fill_polygon(pts, axis=0, index=self.index)
+                self.layer.fill_polygon(pts, axis=self.axis, index=self.index)
             except ReaderStudyError as exc:
                 self.status.setText(str(exc))
 
@@ -356,35 +488,51 @@ class AnnotationWindow(QMainWindow):
     def reload(self) -> None:
         """Re-open the latest saved version (unsaved edits are discarded)."""
         layer, _, _ = service.open_annotation(self.ctx, self.case_id, self.annotator)
-        self.set_layer(layer)
+        self.set_layer(_with_image(layer, self.pixels))
 
     # ----------------------------------------------------------------- drawing
     def _on_data_changed(self, box: Any) -> None:
-        if box is None or box.start[0] <= self.index < box.stop[0]:
+        if box is None or box.start[self.axis] <= self.index < box.stop[self.axis]:
             self._render_overlay()
 
+    def _after_edit(self) -> None:
+        """After each stroke, undo or redo: volumes and (if comparing) the agreement table."""
+        if self.layer.in_stroke:
+            return
+        self.volume.refresh()
+        if self.compare.other is not None:
+            self.compare.update_metrics()
+        if self.compare.consensus is not None:
+            self.compare.update_consensus()
+
     def _render(self) -> None:
-        self.image_item.setImage(self.pixels[self.index], autoLevels=False, levels=self.levels)
+        img = self.pixels[(slice(None),) * self.axis + (self.index,)]
+        self.image_item.setImage(img, autoLevels=False, levels=self.levels)
+        self.image_item.setRect(self.view_rect())
         self._render_overlay()
+        self.compare.render()
 
     def overlay_rgba(self) -> np.ndarray:
         """The (rows, cols, 4) colours of the current slice's labels, as drawn."""
-        return self.layer.display.colorize(self.layer.get_slice(0, self.index))
+        return self.layer.display.colorize(self.layer.get_slice(self.axis, self.index))
 
     def _render_overlay(self) -> None:
         self.overlay_item.setImage(self.overlay_rgba(), autoLevels=False, levels=(0, 255))
+        self.overlay_item.setRect(self.view_rect())
 
     def _render_polygon(self) -> None:
         if not self._polygon:
             self.polygon_item.setData([], [])
             return
         ys, xs = zip(*self._polygon, strict=True)
-        self.polygon_item.setData(np.asarray(xs) + 0.5, np.asarray(ys) + 0.5)
+        sr, sc = self.pixel_scale()
+        self.polygon_item.setData((np.asarray(xs) + 0.5) * sc, (np.asarray(ys) + 0.5) * sr)
 
     def _update_state(self) -> None:
         self.undo_button.setEnabled(self.layer.can_undo)
         self.redo_button.setEnabled(self.layer.can_redo)
         lab = self.layer.label_set.get(self.layer.active_label)
+        self.display_panel.show_label(lab.id)
         saved = f"saved v{self.last_record.version}" if self.last_record else "not saved yet"
         self.status.setText(f"Tool: {self.tool} | label: {lab.name} | "
                             f"{'modified' if self.layer.is_modified else saved}")
