@@ -137,6 +137,7 @@ class AnnotationWindow(QMainWindow):
         self.indices = [n // 2 for n in layer.shape]
         self._polygon: list[tuple[float, float]] = []
         self._painting = False
+        self._cursor_at: QPointF | None = None  # last mouse position in view coordinates
         self.last_record = None
         self.setWindowTitle(f"Annotate - {annotator}")
         self._build_ui()
@@ -298,6 +299,8 @@ class AnnotationWindow(QMainWindow):
             return
         self.cancel_polygon()
         self.axis = axis
+        self._cursor_at = None
+        self._place_cursor()
         self.planes.show_axis(axis)
         n = self.layer.shape[axis]
         self.slice_slider.blockSignals(True)
@@ -337,6 +340,7 @@ class AnnotationWindow(QMainWindow):
             self.cancel_polygon()
         self.tool = name
         self.tool_buttons[name].setChecked(True)
+        self._place_cursor()
         self._update_state()
 
     def set_label(self, label_id: int) -> None:
@@ -362,10 +366,12 @@ class AnnotationWindow(QMainWindow):
 
     def _set_brush(self, value: int) -> None:
         self.brush_radius = float(value)
+        self._place_cursor()
 
     def set_brush_unit_mm(self, on: bool) -> None:
         self.brush_unit = "mm" if on and self.layer.spacing is not None else "px"
         self.brush_label.setText(f"Brush radius ({self.brush_unit})")
+        self._place_cursor()
 
     def brush_extent(self) -> tuple[float, float]:
         """The brush radius in view units along (y, x) of the current plane, as the cursor draws it."""
@@ -378,12 +384,16 @@ class AnnotationWindow(QMainWindow):
         return self.brush_radius * sr, self.brush_radius * sc
 
     def _hover(self, scene_pos: QPointF) -> None:
-        if self.tool not in ("brush", "eraser"):
+        self._cursor_at = self.vb.mapSceneToView(scene_pos)
+        self._place_cursor()
+
+    def _place_cursor(self) -> None:
+        at = self._cursor_at
+        if at is None or self.tool not in ("brush", "eraser"):
             self.cursor_item.setVisible(False)
             return
-        p = self.vb.mapSceneToView(scene_pos)
         ry, rx = self.brush_extent()
-        self.cursor_item.place(p.x(), p.y(), rx, ry)
+        self.cursor_item.place(at.x(), at.y(), rx, ry)
 
     def show_message(self, text: str) -> None:
         self.status.setText(text)
