@@ -94,18 +94,11 @@ def load_nifti(path: Path) -> LoadedImage:
 
 
 def _from_sitk(img: Any, where: str, modality: str) -> LoadedImage:
-    import SimpleITK as sitk
+    from readerstudy.imaging.nifti import from_sitk
 
-    arr = sitk.GetArrayFromImage(img)
-    if img.GetDimension() == 2:
-        sx, sy = img.GetSpacing()
-        ox, oy = img.GetOrigin()
-        d = img.GetDirection()
-        return LoadedImage(pixels=_check_pixels(arr[None], where), modality=modality, spacing=(1.0, sy, sx),
-                           origin=(ox, oy, 0.0), direction=(d[0], d[1], 0.0, d[2], d[3], 0.0, 0.0, 0.0, 1.0))
-    sx, sy, sz = img.GetSpacing()
-    return LoadedImage(pixels=_check_pixels(arr, where), modality=modality, spacing=(sz, sy, sx),
-                       origin=tuple(img.GetOrigin()), direction=tuple(img.GetDirection()), is_volume=arr.shape[0] > 1)
+    arr, g = from_sitk(img)
+    return LoadedImage(pixels=_check_pixels(arr, where), modality=modality, spacing=g["spacing"],
+                       origin=g["origin"], direction=g["direction"], is_volume=arr.shape[0] > 1)
 
 
 def read_dicom(path: Path) -> Any:

@@ -23,6 +23,7 @@ import numpy as np
 
 from readerstudy.core.annotation import LabelSet
 from readerstudy.core.errors import UnsupportedFileError, ValidationError
+from readerstudy.imaging.nifti import from_sitk, write_nifti
 
 __all__ = [
     "MaskGeometry",
@@ -115,18 +116,12 @@ def write_nifti_mask(
     label_set: LabelSet | None = None,
 ) -> WrittenFile:
     """Write a label volume as NIfTI (gzip-compressed when the name ends in ``.nii.gz``)."""
-    import SimpleITK as sitk
-
     p = Path(path)
     if not p.name.endswith((".nii", ".nii.gz")):
         raise ValidationError(f"{p.name}: a NIfTI mask name must end in .nii.gz (or .nii)")
     vol = _volume(labels, label_set)
     g = geometry or MaskGeometry()
-    img = sitk.GetImageFromArray(vol)
-    img.SetSpacing((g.spacing[2], g.spacing[1], g.spacing[0]))
-    img.SetOrigin(g.origin)
-    img.SetDirection(g.direction)
-    sitk.WriteImage(img, str(p), useCompression=p.name.endswith(".gz"))
+    write_nifti(vol, p, spacing=g.spacing, origin=g.origin, direction=g.direction)
     return _written(p)
 
 
@@ -143,15 +138,10 @@ def read_nifti_mask(path: str | Path, *, label_set: LabelSet | None = None) -> t
         if not np.all(arr == np.round(arr)):
             raise ValidationError(f"{Path(path).name}: a mask must hold integer labels, found fractions")
         arr = arr.astype(np.int64)
-    sp = img.GetSpacing()
-    if img.GetDimension() == 2:
-        d = img.GetDirection()
-        geom = MaskGeometry((1.0, sp[1], sp[0]), (*img.GetOrigin(), 0.0), (d[0], d[1], 0.0, d[2], d[3], 0.0, 0, 0, 1))
-    elif img.GetDimension() == 3:
-        geom = MaskGeometry((sp[2], sp[1], sp[0]), img.GetOrigin(), img.GetDirection())
-    else:
+    if img.GetDimension() not in (2, 3):
         raise UnsupportedFileError(f"{Path(path).name}: {img.GetDimension()}D NIfTI masks are not supported")
-    return _volume(arr, label_set), geom
+    _, g = from_sitk(img)
+    return _volume(arr, label_set), MaskGeometry(g["spacing"], g["origin"], g["direction"])
 
 
 # ----------------------------------------------------------------------------- PNG

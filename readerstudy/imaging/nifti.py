@@ -1,14 +1,34 @@
-"""NIfTI read/write with geometry, through SimpleITK (compressed when the name ends in .gz)."""
+"""NIfTI read/write with geometry through SimpleITK: the one place that maps ITK images to our frames.
+
+Arrays are (z, y, x); ``spacing`` is (z, y, x) in mm; ``origin`` (x, y, z) in mm and ``direction``
+a row-major 3x3, as ITK (LPS). 2D images become one-slice volumes. Files ending in ``.gz`` are
+compressed.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+Geometry = dict[str, tuple[float, ...]]
 
-def write_nifti(array: np.ndarray, path: Path, *, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-                origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+
+def from_sitk(img: Any) -> tuple[np.ndarray, Geometry]:
+    """A SimpleITK image (2D or 3D, scalar) -> (array (z, y, x), {"spacing", "origin", "direction"})."""
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayFromImage(img)
+    sp, o, d = img.GetSpacing(), img.GetOrigin(), img.GetDirection()
+    if img.GetDimension() == 2:
+        return arr[None], {"spacing": (1.0, sp[1], sp[0]), "origin": (o[0], o[1], 0.0),
+                           "direction": (d[0], d[1], 0.0, d[2], d[3], 0.0, 0.0, 0.0, 1.0)}
+    return arr, {"spacing": (sp[2], sp[1], sp[0]), "origin": tuple(o), "direction": tuple(d)}
+
+
+def write_nifti(array: np.ndarray, path: str | Path, *, spacing: tuple[float, ...] = (1.0, 1.0, 1.0),
+                origin: tuple[float, ...] = (0.0, 0.0, 0.0),
                 direction: tuple[float, ...] = (1, 0, 0, 0, 1, 0, 0, 0, 1)) -> None:
     """Write ``array`` (z, y, x) with ``spacing`` (z, y, x) mm, ``origin`` (x, y, z) mm, ``direction`` 3x3."""
     import SimpleITK as sitk
@@ -20,15 +40,8 @@ def write_nifti(array: np.ndarray, path: Path, *, spacing: tuple[float, float, f
     sitk.WriteImage(img, str(path), useCompression=str(path).endswith(".gz"))
 
 
-def read_nifti(path: Path) -> tuple[np.ndarray, dict[str, tuple[float, ...]]]:
-    """Read a NIfTI file -> (array (z, y, x), {"spacing" (z,y,x), "origin", "direction"})."""
+def read_nifti(path: str | Path) -> tuple[np.ndarray, Geometry]:
+    """Read a NIfTI file -> (array (z, y, x), geometry)."""
     import SimpleITK as sitk
 
-    img = sitk.ReadImage(str(path))
-    arr = sitk.GetArrayFromImage(img)
-    sp = img.GetSpacing()
-    if img.GetDimension() == 2:
-        return arr[None], {"spacing": (1.0, sp[1], sp[0]), "origin": (*img.GetOrigin(), 0.0),
-                           "direction": (1, 0, 0, 0, 1, 0, 0, 0, 1)}
-    return arr, {"spacing": (sp[2], sp[1], sp[0]), "origin": tuple(img.GetOrigin()),
-                 "direction": tuple(img.GetDirection())}
+    return from_sitk(sitk.ReadImage(str(path)))
