@@ -165,7 +165,8 @@ def _train_student(run: _Run, name: str, pool: ImagePool, teacher, augment: str,
     return model
 
 
-def _train_generator(run: _Run, data: dict, text: TextEmbedder, teacher) -> GenerationPipeline:
+def _train_generator(run: _Run, data: dict, text: TextEmbedder, teacher,
+                     vae_only: bool = False) -> GenerationPipeline | None:
     p = run.p
     torch.manual_seed(run.seed + 10)
     vae = USVAE(image_size=p.image_size, **p.vae).to(run.device)
@@ -174,6 +175,9 @@ def _train_generator(run: _Run, data: dict, text: TextEmbedder, teacher) -> Gene
               teacher=teacher, perceptual_weight=p.perceptual_weight, perceptual_blocks=p.perceptual_blocks,
               progress=run.stage_progress("vae"), cancel=run.cancel)
     fit_scaling_factor(vae, data["images"], run.device)
+    if vae_only:
+        run.save("vae", vae)
+        return None
     emb = torch.as_tensor(text([c.prompt for c in run.train]))
     lat = encode_latents(vae, data["images"], data["masks"], data["labels"], emb, run.device,
                          cancel=run.cancel)
@@ -244,24 +248,32 @@ def _grids(run: _Run, data: dict, syn: np.ndarray, owner: list[int]) -> list[Pat
     return paths
 
 
-def _ablations(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
+def _ablation_teachers(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
     want = set(run.p.ablations)
     if want & {"teacher_real_syn", "full"}:
         run.timed("teacher_real_syn", _train_teacher, run, "teacher_real_syn", mixed, "flip", 40)
+    if "kd_classic_aug" in want:
+        run.timed("teacher_classic_aug", _train_teacher, run, "teacher_classic_aug", real, "classic", 60)
+
+
+def _ablation_students(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
+    want = set(run.p.ablations)
     if "student_no_kd" in want:
         run.timed("student_no_kd", _train_student, run, "student_no_kd", mixed, None, "flip", 50)
     if "kd_classic_aug" in want:
-        t = run.timed("teacher_classic_aug", _train_teacher, run, "teacher_classic_aug", real, "classic", 60)
-        run.timed("student_kd_classic_aug", _train_student, run, "student_kd_classic_aug", real, t,
-                  "classic", 70)
+        run.timed("student_kd_classic_aug", _train_student, run, "student_kd_classic_aug", real,
+                  run.models["teacher_classic_aug"], "classic", 70)
     if "full" in want:
         run.timed("student_full", _train_student, run, "student_full", mixed,
                   run.models["teacher_real_syn"], "flip", 80)
 
 
+STAGES = ("train-vae", "train-ldm", "generate", "train-teacher", "distill")
+
+
 def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir: str | Path,
                  device: str | torch.device = "cpu", seed: int = 0, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> PipelineResult:
+                 cancel: CancelToken | None = None, stop_after: str | None = None) -> PipelineResult:
     """Train and evaluate DiffKD-DCIS on ``cases``; write everything under ``out_dir``.
 
     Parameters
@@ -280,7 +292,13 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
     progress, cancel
         ``progress(step, total, message)`` callback and :class:`engine.progress.CancelToken`;
         cancelling raises :class:`engine.progress.Cancelled` between steps.
+    stop_after
+        One of :data:`STAGES` to run the pipeline up to that stage only (its checkpoints are
+        written; a later call with the same ``out_dir`` resumes). The partial result has no
+        probabilities and no ``metrics.json``.
     """
+    if stop_after is not None and stop_after not in STAGES:
+        raise ValueError(f"stop_after must be one of {STAGES}, not {stop_after!r}")
     p = get_preset(preset)
     _validate(cases)
     if p.num_threads:
@@ -292,13 +310,26 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
     real = ImagePool(data["images"], data["labels"])
     teacher_real = run.timed("teacher_real", _train_teacher, run, "teacher_real", real, "flip", 30)
     text = TextEmbedder(p.text_backend, str(run.device))
-    pipe = _train_generator(run, data, text, teacher_real)
+
+    def partial(grids: list[Path] | None = None, gen: dict | None = None) -> PipelineResult:
+        run.progress(1, 1, f"stopped after {stop_after}")
+        return PipelineResult(out, out / "metrics.json", grids or [], dict(run.ckpt), {}, {}, gen or {},
+                              dict(run.timings))
+
+    pipe = _train_generator(run, data, text, teacher_real, vae_only=stop_after == "train-vae")
+    if pipe is None or stop_after == "train-ldm":
+        return partial()
     syn, syn_labels, owner = run.timed("synthesis", _synthesize, run, pipe)
     gen = run.timed("generation_metrics", _generation_metrics, run, data, syn, owner, pipe, teacher_real)
     grids = _grids(run, data, syn, owner)
+    if stop_after == "generate":
+        return partial(grids, gen)
     mixed = ImagePool.concat(real, ImagePool(torch.from_numpy(syn)[:, None], torch.from_numpy(syn_labels),
                                              torch.ones(len(syn), dtype=torch.bool)))
-    _ablations(run, real, mixed)
+    _ablation_teachers(run, real, mixed)
+    if stop_after == "train-teacher":
+        return partial(grids, gen)
+    _ablation_students(run, real, mixed)
     test = cases_to_tensors(run.test, p.image_size)
     probs = {name: dict(zip([c.case_id for c in run.test],
                             predict_proba(m, test["images"], run.device).tolist(), strict=True))

@@ -111,23 +111,39 @@ def evaluate_probabilities(probabilities: dict[str, dict[str, float]], labels: d
 
 
 def run_study_pipeline(ctx: AppContext, study_name: str, *, preset: str, out_dir: Path, device: str = "cpu",
-                       seed: int = 0, progress: Progress | None = None, cancel: Any = None) -> dict[str, Any]:
-    """Train DiffKD-DCIS on the study, evaluate it, and write ``metrics.json`` + ``evaluation.json``."""
+                       seed: int = 0, progress: Progress | None = None, cancel: Any = None,
+                       stop_after: str | None = None) -> dict[str, Any]:
+    """Train DiffKD-DCIS on the study, evaluate it, and write ``metrics.json`` + ``evaluation.json``.
+
+    ``stop_after`` (``train-vae``, ``train-ldm``, ``generate``, ``train-teacher``) runs the stages up
+    to that one only; the same ``out_dir`` resumes later. Evaluation needs the full run.
+    """
     from engine.pipelines.diffkd import run_pipeline
     from engine.progress import Cancelled as EngineCancelled
 
     cases = engine_cases(ctx, study_name, seed=seed)
     try:
         result = run_pipeline(cases, preset=preset, out_dir=out_dir, device=device, seed=seed,
-                              progress=_engine_progress(progress), cancel=cancel)
+                              progress=_engine_progress(progress), cancel=cancel, stop_after=stop_after)
     except EngineCancelled as exc:
         raise Cancelled(f"Training cancelled: {exc}. Run the same command again to resume.") from exc
-    rows = evaluate_probabilities(result.probabilities, result.test_labels)
-    evaluation = {"study": study_name, "preset": preset, "test_cases": len(result.test_labels),
+    if not result.probabilities:
+        return {"result": result, "evaluation": None}
+    return {"result": result, "evaluation": evaluate_run(study_name, result.metrics_path)}
+
+
+def evaluate_run(study_name: str, metrics_path: Path) -> dict[str, Any]:
+    """Evaluate the held-out probabilities recorded in a pipeline's ``metrics.json``; write ``evaluation.json``."""
+    if not Path(metrics_path).is_file():
+        raise NotFoundError(f"{metrics_path}: no metrics.json; run `readerstudy engine pipeline` (or distill) first.")
+    metrics = json.loads(Path(metrics_path).read_text())
+    labels = {k: int(v) for k, v in metrics["test_labels"].items()}
+    rows = evaluate_probabilities(metrics["probabilities"], labels)
+    evaluation = {"study": study_name, "preset": metrics.get("preset"), "test_cases": len(labels),
                   "note": "held-out test split only; probabilities thresholded at 0.5",
                   "models": [r.__dict__ for r in rows]}
-    (Path(out_dir) / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=float))
-    return {"result": result, "evaluation": evaluation}
+    (Path(metrics_path).parent / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=float))
+    return evaluation
 
 
 def checkpoint_hash(checkpoint_dir: Path) -> str:

@@ -81,16 +81,24 @@ def test_engine_pipeline_cli_adds_the_model_as_a_reader(tmp_path: Path, capsys: 
     ctx = open_context(db)
     import_cases(ctx, "small", sources)
     ctx.close()
-    code = main(["engine", "pipeline", "--db", str(db), "--study", "small", "--preset", "tiny",
-                 "--out", str(tmp_path / "out"), "--progress", "jsonl"])
+    common = ["--db", str(db), "--study", "small", "--preset", "tiny", "--out", str(tmp_path / "out")]
+    assert main(["engine", "train-vae", *common, "--progress", "none"]) == 0  # a stage, then resume
+    staged = capsys.readouterr().out
+    assert "train-vae done; checkpoints: teacher_real, vae" in staged
+    assert not (tmp_path / "out" / "checkpoints" / "generator").exists()
+    code = main(["engine", "pipeline", *common, "--progress", "jsonl"])
     captured = capsys.readouterr()
     out = captured.out
     assert code == 0, captured.err
     assert (tmp_path / "out" / "metrics.json").is_file() and (tmp_path / "out" / "evaluation.json").is_file()
     assert '"step"' in out and "held-out AUC" in out and "DiffKD-student added as a reader" in out
+    assert (tmp_path / "out" / "checkpoints" / "generator").is_dir()
     ctx = open_context(db)
     with ctx.uow() as uow:
         study = uow.studies.by_name("small")
         (model,) = uow.models.list(study.id)
         assert len(uow.models.predictions(model.id)) == 20
     ctx.close()
+    (tmp_path / "out" / "evaluation.json").unlink()
+    assert main(["engine", "evaluate", "--study", "small", "--out", str(tmp_path / "out")]) == 0
+    assert "student_full" in capsys.readouterr().out and (tmp_path / "out" / "evaluation.json").is_file()
