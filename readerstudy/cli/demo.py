@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         print("Demo studies " + ("built" if summary.created else "already present") + f" in {ctx.url}")
         for line in summary.lines():
             print("  " + line)
-        print(f"  Sign in as any reader with PIN {DEMO_PIN}.")
+        print(f"  Sign in as any participant (readers, Expert annotator, Study coordinator) with PIN {DEMO_PIN}.")
         if args.no_gui:
             return 0
         from readerstudy.cli.gui import launch
