@@ -71,7 +71,9 @@ def predict(checkpoint_dir: str | Path, images, device: str | torch.device = "cp
     device
         Torch device. Runs at batch 1 in channels_last memory format.
     saliency
-        Compute Grad-CAM maps (upsampled back to each image's size); else empty list.
+        Compute Grad-CAM maps (upsampled back to each image's size); else empty list. The map is
+        the Grad-CAM of the *predicted* class: for a case called negative, the class-1 map is
+        usually all zero (no positive evidence anywhere), which would show the reader nothing.
     """
     progress = progress or null_progress
     model = load_classifier(checkpoint_dir, device)
@@ -82,7 +84,9 @@ def predict(checkpoint_dir: str | Path, images, device: str | torch.device = "cp
         img = np.asarray(img, dtype=np.float32)
         x = resize_image(img, size)[None].to(device).contiguous(memory_format=torch.channels_last)
         if saliency:
-            p, cam = grad_cam(model, x)
+            p, cam = grad_cam(model, x, target=1)
+            if p < 0.5:
+                _, cam = grad_cam(model, x, target=0)
             cam = F.interpolate(cam[None, None].float().cpu(), size=img.shape, mode="bilinear",
                                 align_corners=False)[0, 0].clamp(0, 1)
             maps.append(cam.numpy().astype(np.float32))

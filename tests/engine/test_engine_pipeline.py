@@ -57,7 +57,7 @@ def test_checkpoints_load_and_predict(tiny_run, busi_cases):
                                [result.probabilities["student_full"][c.case_id] for c in test], atol=1e-5)
     for c, sal in zip(test, pred.saliency, strict=True):
         assert sal.shape == c.image.shape and sal.dtype == np.float32
-        assert 0.0 <= sal.min() and sal.max() <= 1.0
+        assert 0.0 <= sal.min() and sal.max() == pytest.approx(1.0)  # the predicted class always has a map
     gen = GenerationPipeline.from_pretrained(result.checkpoints["generator"])
     assert gen.vae.config.scaling_factor != 1.0  # fitted from the training latents
     imgs = gen([test[0].mask], [test[0].label], [test[0].prompt], seeds=[0], num_inference_steps=2)
