@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from readerstudy.core.errors import ValidationError
+from readerstudy.imaging.mask_ops import spacing_zyx
 
 __all__ = [
     "MaskAgreement",
@@ -45,17 +46,6 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.shape != y.shape or x.ndim != 3:
         raise ValidationError(f"masks must have the same 2D/3D shape, got {np.shape(a)} and {np.shape(b)}")
     return x.astype(bool, copy=False), y.astype(bool, copy=False)
-
-
-def _spacing(spacing: Sequence[float] | None) -> tuple[float, float, float]:
-    if spacing is None:
-        return (1.0, 1.0, 1.0)
-    sp = tuple(float(s) for s in spacing)
-    if len(sp) == 2:
-        sp = (1.0, *sp)
-    if len(sp) != 3 or min(sp) <= 0:
-        raise ValidationError(f"spacing must be 3 positive values in mm (z, y, x), got {spacing!r}")
-    return sp  # type: ignore[return-value]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,7 +78,7 @@ def surface_distances(
     x, y = _pair(a, b)
     if not x.any() or not y.any():
         raise ValidationError("surface distances need two non-empty masks")
-    sp = _spacing(spacing)
+    sp = spacing_zyx(spacing)
     if x.shape[0] == 1:
         x, y, sp = x[0], y[0], sp[1:]
     sx, sy = _surface(x), _surface(y)
@@ -144,7 +134,7 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Sequence[float] | None 
         assd = float((dab.sum() + dba.sum()) / (dab.size + dba.size))
     else:
         hd95 = assd = 0.0 if na == nb == 0 else math.inf
-    vox_ml = None if spacing is None else float(np.prod(_spacing(spacing))) / 1000.0
+    vox_ml = None if spacing is None else float(np.prod(spacing_zyx(spacing))) / 1000.0
     va = None if vox_ml is None else na * vox_ml
     vb = None if vox_ml is None else nb * vox_ml
     return MaskAgreement(

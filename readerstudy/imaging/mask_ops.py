@@ -42,7 +42,7 @@ def _as_volume(labels: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _spacing(spacing: Sequence[float] | None) -> tuple[float, float, float]:
+def spacing_zyx(spacing: Sequence[float] | None) -> tuple[float, float, float]:
     if spacing is None:
         return (1.0, 1.0, 1.0)
     sp = tuple(float(s) for s in spacing)
@@ -90,7 +90,7 @@ def interpolate_between_slices(
     vol = _as_volume(labels)
     if axis not in (0, 1, 2):
         raise ValidationError(f"axis must be 0, 1 or 2, got {axis!r}")
-    sp = _spacing(spacing)
+    sp = spacing_zyx(spacing)
     in_plane = tuple(sp[a] for a in range(3) if a != axis)
     moved = np.moveaxis(vol, axis, 0)  # view; slices along axis 0
     out = vol.copy()
@@ -215,7 +215,7 @@ def label_volumes(labels: np.ndarray, spacing: Sequence[float] | None) -> dict[i
     if spacing is None:
         raise ValidationError("label volumes need the voxel spacing in mm")
     vol = _as_volume(labels)
-    sp = _spacing(spacing)
+    sp = spacing_zyx(spacing)
     voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0
     counts = np.bincount(vol.ravel().astype(np.int64))
     out = {}
