@@ -39,21 +39,31 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def demo_ctx(demo_db: Path, tmp_path: Path):  # noqa: ANN201
-    """A private, writable copy of the demo database and its store."""
+@pytest.fixture(scope="session")
+def copy_demo(demo_db: Path):  # noqa: ANN201
+    """``copy_demo(folder) -> Path``: a private copy of the demo database (and its store) in ``folder``."""
     import sqlite3
 
     from readerstudy.paths import store_dir_for
+
+    def copy(folder: Path) -> Path:
+        dest = folder / "demo.sqlite"
+        src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
+        return dest
+
+    return copy
+
+
+@pytest.fixture
+def demo_ctx(copy_demo, tmp_path: Path):  # noqa: ANN001, ANN201
+    """A private, writable copy of the demo database and its store."""
     from readerstudy.services.context import open_context
 
-    dest = tmp_path / "demo.sqlite"
-    src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
-    c = open_context(dest)
+    c = open_context(copy_demo(tmp_path))
     yield c
     c.close()
 

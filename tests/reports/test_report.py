@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +16,6 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from readerstudy.paths import store_dir_for
 from readerstudy.reports.writers import CSV_COLUMNS, text_page_lines
 from readerstudy.services.context import open_context
 from readerstudy.services.demo import BUSI_STUDY
@@ -29,16 +25,10 @@ N_CASES = 79
 
 
 @pytest.fixture(scope="module")
-def report(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def report(copy_demo, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """One simulated demo study, its report and all four exports (built once for the module)."""
     root = tmp_path_factory.mktemp("report")
-    dest = root / "demo.sqlite"
-    src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
-    ctx = open_context(dest)
+    ctx = open_context(copy_demo(root))
     info = simulate_demo(ctx, seed=11)
     steps: list[tuple[int, int, str]] = []
     files = export_report(ctx, BUSI_STUDY, root / "out", progress=lambda i, n, m: steps.append((i, n, m)))

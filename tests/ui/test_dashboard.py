@@ -6,8 +6,6 @@ Expected numbers are re-derived from the report's own missing-read table
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -15,7 +13,6 @@ import pytest
 
 from readerstudy.core.errors import PermissionDenied
 from readerstudy.core.reading import ManualClock, ReadingState
-from readerstudy.paths import store_dir_for
 from readerstudy.services.auth import sign_in, system_session
 from readerstudy.services.context import open_context
 from readerstudy.services.dashboard import dashboard_data
@@ -56,17 +53,11 @@ def read_some(ctx, name: str, seconds: list[float], *, last_aided: bool = True) 
 
 
 @pytest.fixture(scope="module")
-def study(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def study(copy_demo, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Simulated demo study: everyone done but a late reader who read 3 cases (one in 1 s) and
     the unaided read only of a 4th (not done: the aided read is the final one)."""
     root = tmp_path_factory.mktemp("dash")
-    dest = root / "demo.sqlite"
-    src, dst = sqlite3.connect(demo_db), sqlite3.connect(dest)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    shutil.copytree(store_dir_for(demo_db), store_dir_for(dest))
-    ctx = open_context(dest)
+    ctx = open_context(copy_demo(root))
     simulate_demo(ctx, seed=5)
     read_some(ctx, LATE, [1.0, 30.0, 35.0, 28.0], last_aided=False)
     yield ctx
