@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 DB     ?= $(HOME)/.local/share/readerstudy/demo.sqlite
 
-.PHONY: run test bench lint clean system-deps
+BUSI_TRAIN ?= ../shared/data/busi-train
+
+.PHONY: run test bench model lint clean system-deps
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3.11 not found: install Python 3.11 (PYTHON=... to override)"; exit 2; }
@@ -45,6 +47,11 @@ test: $(TSTAMP) system-deps
 bench: $(TSTAMP) system-deps
 	-@Rscript -e 'library(pROC)' >/dev/null 2>&1 || WITH_R=1 bash .ci/system-deps.sh
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run.py
+
+## Retrain the shipped AI reader (resources/models/diffkd-student-busi) on busi-train with the CLI,
+## rewrite its provenance and its external test on the demo cases (CPU; see engine/README.md).
+model: $(TSTAMP)
+	$(PY) benchmarks/shipped_model.py --data "$(BUSI_TRAIN)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

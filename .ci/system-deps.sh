@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages readerstudy's GUI, tests and reports need, if missing.
 # Qt's xcb platform libraries (a real window), Xvfb (headless runs), poppler (PDF checks),
-# PostgreSQL (the multi-site back-end is tested against a real server).
+# PostgreSQL (the multi-site back-end is tested against a real server), dicom3tools (dciodvfy checks
+# every DICOM object the app writes), and what WeasyPrint needs to typeset the report PDF: Pango
+# (+ its FreeType backend), HarfBuzz's subsetter and the DejaVu fonts the report's CSS names, so
+# every machine renders the same PDF.
 set -euo pipefail
 pkgs=(xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
       libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1
-      libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 poppler-utils postgresql)
+      libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 poppler-utils postgresql dicom3tools
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core)
 [ "${WITH_R:-0}" = "1" ] && pkgs+=(r-cran-proc)
 missing=()
 for p in "${pkgs[@]}"; do

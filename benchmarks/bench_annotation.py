@@ -8,6 +8,9 @@ baseline, for times and bytes alike).
 A "move" is one ``paint`` call inside a stroke (radius 15 px, ~3 px apart, 200 moves)
 plus what a view does on ``data_changed``: colour the dirty box through the LUT.
 ``end_stroke`` and ``undo`` rows include that recolouring for the stroke's whole box.
+``window_brush_*`` rows measure what the annotation window does instead: each move recolours the
+whole slice into a pyqtgraph ImageItem and converts it to the QImage a repaint draws (offscreen
+Qt; left out where PySide6 is absent); the screen blit itself is not in these rows.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
 
+def _timed_moves(layer: AnnotationLayer, shape: tuple[int, int, int], z: int,
+                 after: Callable[[], None] = lambda: None) -> list[float]:
+    """Seconds of each ``layer.paint`` (its ``data_changed`` handlers included) along :func:`_path`,
+    inside one open stroke; ``after`` runs untimed after each move."""
+    times = []
+    layer.begin_stroke()
+    for y, x in _path(shape[1], shape[2], MOVES):
+        t0 = time.perf_counter()
+        layer.paint((z, y, x), RADIUS)
+        times.append(time.perf_counter() - t0)
+        after()
+    return times
+
+
 def _layer_stroke(shape: tuple[int, int, int], z: int) -> tuple[list[float], float, float, int]:
     layer = AnnotationLayer.empty(shape, LabelSet.preset("liver_tumour"))
     lut = layer.display.rgba_lut()
@@ -46,13 +63,7 @@ def _layer_stroke(shape: tuple[int, int, int], z: int) -> tuple[list[float], flo
         sink.append(layer.display.colorize(layer.data[box.slices], lut))
 
     layer.data_changed.connect(on_changed)
-    times = []
-    layer.begin_stroke()
-    for y, x in _path(shape[1], shape[2], MOVES):
-        t0 = time.perf_counter()
-        layer.paint((z, y, x), RADIUS)
-        times.append(time.perf_counter() - t0)
-        sink.clear()
+    times = _timed_moves(layer, shape, z, after=sink.clear)
     t0 = time.perf_counter()
     layer.end_stroke()
     end = time.perf_counter() - t0
@@ -112,11 +123,48 @@ def _case(label: str, shape: tuple[int, int, int], z: int, naive_moves: int, sna
     ]
 
 
+def _view_stroke(shape: tuple[int, int, int], z: int) -> list[float]:
+    """What the annotation window does per move: paint, then recolour the whole slice into its
+    pyqtgraph ImageItem (``AnnotationWindow._render_overlay``), offscreen Qt."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    _app = QApplication.instance() or QApplication([])
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    item = pg.ImageItem()
+    layer = AnnotationLayer.empty(shape, LabelSet.preset("liver_tumour"))
+
+    def on_changed(_box: Box) -> None:
+        item.setImage(layer.display.colorize(layer.get_slice(0, z)), autoLevels=False, levels=(0, 255))
+        item.render()  # the QImage conversion a repaint would do
+
+    layer.data_changed.connect(on_changed)
+    times = _timed_moves(layer, shape, z)
+    layer.end_stroke()
+    del _app
+    return times
+
+
+def _view_rows(label: str, shape: tuple[int, int, int], z: int) -> list[dict[str, object]]:
+    try:
+        times = [t for _ in range(REPEATS) for t in _view_stroke(shape, z)]
+    except ImportError:  # no Qt here: the layer rows still stand
+        return []
+    p50, p95 = _percentiles(times)
+    return [_row(f"window_brush_p50_{label}", p50, "ms", "16 ms frame budget", FRAME_BUDGET_MS),
+            _row(f"window_brush_p95_{label}", p95, "ms", "16 ms frame budget", FRAME_BUDGET_MS)]
+
+
 def run() -> list[dict[str, object]]:
     """Benchmark rows (see the module docstring)."""
     rows = _case("2d_1024", (1, 1024, 1024), 0, MOVES, False, "naive whole-slice np.where + slice copy")
     rows += _case("3d_512x512x200", (200, 512, 512), 100, 20, True,
                   "naive whole-slice np.where + full-volume copy")
+    rows += _view_rows("2d_1024", (1, 1024, 1024), 0)
+    rows += _view_rows("3d_512x512x200", (200, 512, 512), 100)
     return rows
 
 

@@ -81,13 +81,13 @@ def bench_generation(preset: str, device: torch.device, repeat: int = 5, batch: 
     """U-Net step (b1), 50-step DDIM image (b1, with the preset's CFG) and batched images/s."""
     from engine.models import USVAE, ConditionalLatentUNet, TextEmbedder
     from engine.pipelines.generation import GenerationPipeline
-    from engine.presets import get_preset
+    from engine.presets import get_preset, unet_kwargs
     from engine.training import make_train_scheduler
 
     p = get_preset(preset)
     torch.manual_seed(0)
     vae = USVAE(image_size=p.image_size, **p.vae)
-    unet = ConditionalLatentUNet(latent_size=vae.latent_size, latent_channels=p.vae["latent_channels"], **p.unet)
+    unet = ConditionalLatentUNet(latent_size=vae.latent_size, latent_channels=p.vae["latent_channels"], **unet_kwargs(p))
     pipe = GenerationPipeline(vae, unet, make_train_scheduler(), TextEmbedder("hashed"), device)
     n_params = sum(q.numel() for q in unet.parameters())
     ls = vae.latent_size

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from readerstudy.services.auth import local_session
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 
 def _dicom_files() -> list[Path]:
@@ -43,7 +48,7 @@ def bench_import() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = open_context(Path(tmp) / "b.sqlite")
         t0 = time.perf_counter()
-        rep = import_cases(ctx, "bench", [CaseSource(f"{i}", f) for i, f in enumerate(files)])
+        rep = import_cases(ctx, LOCAL, "bench", [CaseSource(f"{i}", f) for i, f in enumerate(files)])
         ours = len(rep.imported) / (time.perf_counter() - t0)
         ctx.close()
     return {"name": "import throughput (DICOM, de-identified, stored)", "value": ours, "unit": "images/s",
@@ -63,7 +68,7 @@ def bench_demo() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = open_context(Path(tmp) / "d.sqlite")
         t0 = time.perf_counter()
-        build_busi(ctx)
+        build_busi(ctx, LOCAL)
         ours = time.perf_counter() - t0
         ctx.close()
     return {"name": "BUSI demo build (79 cases + masks)", "value": ours, "unit": "s",
@@ -75,7 +80,7 @@ import sys, time
 t0 = time.perf_counter()
 from readerstudy.services.context import open_context
 from readerstudy.ui.app import ensure_app
-from readerstudy.ui.main_window import MainWindow
+from readerstudy.ui.coordinator.cases import MainWindow
 app = ensure_app()
 w = MainWindow(open_context(sys.argv[1]), "BUSI benign vs malignant")
 w.show(); app.processEvents()
@@ -88,6 +93,7 @@ _BARE = """
 import time
 t0 = time.perf_counter()
 from PySide6.QtWidgets import QApplication, QWidget
+
 app = QApplication([]); w = QWidget(); w.show(); app.processEvents()
 print(time.perf_counter() - t0)
 """
@@ -100,7 +106,7 @@ def bench_start() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "s.sqlite"
         ctx = open_context(db)
-        build_busi(ctx)
+        build_busi(ctx, LOCAL)
         ctx.close()
         ours = min(float(subprocess.check_output([sys.executable, "-c", _START, str(db)], text=True)) for _ in range(3))
     base = min(float(subprocess.check_output([sys.executable, "-c", _BARE], text=True)) for _ in range(3))

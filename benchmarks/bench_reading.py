@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from readerstudy.services.auth import local_session
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,6 +30,11 @@ sys.path.insert(0, str(ROOT))
 SENIOR_S = 28.7
 N_CASES = 200
 PROTOCOL = 'seed = 1\nblack_screen_ms = 0\n[[arms]]\nname = "unaided"\n'
+FUSED = '[hanging]\nlayout = "fused"\nsecondary = ["pet"]\ncolormap = "hot"\nopacity = 0.5\n'
+CT_PET_SHAPE = (300, 512, 512)
+
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 
 def _build(tmp: Path, kind: str, n: int):  # noqa: ANN202 - returns (ctx, user)
@@ -40,13 +47,19 @@ def _build(tmp: Path, kind: str, n: int):  # noqa: ANN202 - returns (ctx, user)
     from readerstudy.storage.store import sha256_file
 
     ctx = open_context(tmp / f"{kind}.db")
-    study = ensure_study(ctx, kind)
+    study = ensure_study(ctx, LOCAL, kind)
+    pets: list[np.ndarray] = []
     if kind == "2d":
         from PIL import Image
 
         img = np.asarray(Image.open(ROOT / "resources/demo/busi/malignant/malignant (1).png").convert("L"))
         arrays = [img[None]]
         meta = {"shape": [1, *img.shape], "dtype": "uint8", "is_volume": False}
+    elif kind == "ct_pet":  # 512x512x300 CT with a PET on its grid, hung fused (issue 15 item 7)
+        rng = np.random.default_rng(0)
+        arrays = [rng.integers(-1000, 1500, size=CT_PET_SHAPE, dtype=np.int16) for _ in range(2)]
+        pets = [rng.gamma(2.0, 1.0, size=CT_PET_SHAPE).astype(np.float32) for _ in range(2)]
+        meta = {"shape": list(CT_PET_SHAPE), "dtype": "int16", "is_volume": True, "spacing": [2.0, 0.8, 0.8]}
     else:
         rng = np.random.default_rng(0)
         arrays = [rng.integers(-1000, 1500, size=(128, 256, 256), dtype=np.int16) for _ in range(10)]
@@ -55,14 +68,25 @@ def _build(tmp: Path, kind: str, n: int):  # noqa: ANN202 - returns (ctx, user)
         for i in range(n):  # each case its own stored file (volumes: 10 distinct contents, 200 files)
             rel = f"{study.id}/case{i:04d}/image.npy"
             ctx.store.path(rel).parent.mkdir(parents=True, exist_ok=True)
-            np.save(ctx.store.path(rel), arrays[i % len(arrays)])
+            if pets and i >= len(arrays):  # the CT too: hard links to the two 150 MB files
+                os.link(ctx.store.path(f"{study.id}/case{i % len(arrays):04d}/image.npy"), ctx.store.path(rel))
+            else:
+                np.save(ctx.store.path(rel), arrays[i % len(arrays)])
             case = uow.cases.add(study.id, source_ref=f"c{i}", modality="US" if kind == "2d" else "CT", truth=i % 2)
             uow.assets.add(case.id, kind="image", path=rel, checksum=sha256_file(ctx.store.path(rel)), format="npy",
                            meta=meta)
+            if pets:  # hard links to the two PET files: 300 MB each would fill the disk
+                pet_rel = f"{study.id}/case{i:04d}/pet.npy"
+                if i < len(pets):
+                    np.save(ctx.store.path(pet_rel), pets[i])
+                else:
+                    os.link(ctx.store.path(f"{study.id}/case{i % len(pets):04d}/pet.npy"), ctx.store.path(pet_rel))
+                uow.assets.add(case.id, kind="pet", path=pet_rel, checksum=sha256_file(ctx.store.path(pet_rel)),
+                               format="npy", meta={**meta, "dtype": "float32", "window": [3.0, 6.0]})
         uow.commit()
     system = system_session(ctx, kind)
     add_participant(ctx, system, "bench", Role.READER, "0000", seniority="senior")
-    apply_protocol(ctx, system, parse_protocol(PROTOCOL))
+    apply_protocol(ctx, system, parse_protocol(PROTOCOL + (FUSED if pets else "")))
     return ctx, sign_in(ctx, kind, "bench", "0000")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-__all__ = ["Preset", "get_preset", "PRESETS", "ABLATIONS"]
+__all__ = ["Preset", "get_preset", "unet_kwargs", "PRESETS", "ABLATIONS", "MASK_CONDITIONING"]
 
 #: The ablations of the paper's Tables 3/4 that ``run_pipeline`` can run.
 ABLATIONS = (
@@ -19,6 +19,13 @@ ABLATIONS = (
     "kd_classic_aug",     # teacher on real with classic augmentation, then KD to the student
     "full",               # teacher on real + synthetic, KD to the student (DiffKD-DCIS)
 )
+
+#: How the tumour mask reaches the U-Net (engine/README.md, "Mask conditioning"):
+#: ``"concat"`` (default): the paper's global 128-d mask code in the condition vector AND the mask,
+#: area-downsampled to the latent grid, concatenated to the noisy latent as an extra input channel;
+#: ``"paper-literal"``: the global code only (section 3.2.3, eq. 12), kept as an ablation: it
+#: cannot say where the lesion is, and the trained model ignores the mask.
+MASK_CONDITIONING = ("concat", "paper-literal")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Preset:
     ldm_batch: int = 8
     ldm_lr: float = 1e-3
     p_uncond: float = 0.1
+    mask_conditioning: str = "concat"
     text_backend: str = "auto"
     # synthesis
     sampler: str = "ddim"
@@ -50,6 +58,8 @@ class Preset:
     synth_per_positive: int = 5
     synth_batch: int = 16
     strength: float = 1.0
+    #: training cases whose masks measure the mask fidelity in metrics.json (0 = none)
+    fidelity_cases: int = 64
     # teacher / student
     classifier_head: str = "flatten"
     teacher_steps: int = 300
@@ -59,6 +69,12 @@ class Preset:
     weight_decay: float = 1e-5
     temperature: float = 3.0
     alpha: float = 0.7
+    #: augmentation of the DiffKD arms (teacher_real, teacher_real_syn, student_no_kd, student_full):
+    #: "flip" (the paper: synthetic images are the augmentation) or "classic" (flip, rotation,
+    #: brightness/contrast); the kd_classic_aug ablation always uses "classic" on real images only.
+    augment: str = "flip"
+    #: class-balanced batches for every teacher and student (engine.training.balanced_indices)
+    clf_balanced: bool = False
     ablations: tuple[str, ...] = ABLATIONS
     checkpoint_every: int = 0
     grid_cases: int = 6
@@ -76,7 +92,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", image_size=32, vae=_TINY_VAE, vae_steps=3, vae_batch=4,
         unet=_TINY_UNET, ldm_steps=3, ldm_batch=4, text_backend="hashed",
-        sample_steps=3, synth_per_negative=2, synth_per_positive=1, synth_batch=8,
+        sample_steps=3, synth_per_negative=2, synth_per_positive=1, synth_batch=8, fidelity_cases=4,
         teacher_steps=3, student_steps=3, clf_batch=4, clf_lr=1e-4, grid_cases=3,
     ),
     # Laptop: 64 px, 16x16x4 latent, whole pipeline with all ablations < 10 min on 2 cores.
@@ -114,7 +130,16 @@ def get_preset(name: str | Preset, **overrides) -> Preset:
     bad = sorted(set(overrides) - known)
     if bad:
         raise ValueError(f"unknown preset fields {bad}")
+    if overrides.get("mask_conditioning", MASK_CONDITIONING[0]) not in MASK_CONDITIONING:
+        raise ValueError(f"mask_conditioning must be one of {MASK_CONDITIONING}, "
+                         f"got {overrides['mask_conditioning']!r}")
     unknown_abl = set(overrides.get("ablations", ())) - set(ABLATIONS)
     if unknown_abl:
         raise ValueError(f"unknown ablations {sorted(unknown_abl)}; choose from {ABLATIONS}")
     return replace(base, **overrides)
+
+
+def unet_kwargs(preset: Preset) -> dict:
+    """Keyword arguments of :class:`engine.models.ConditionalLatentUNet` for ``preset`` (sizes and mask
+    conditioning; the caller adds the latent size/channels and the text encoder)."""
+    return {**preset.unet, "concat_mask": preset.mask_conditioning == "concat"}

@@ -29,6 +29,12 @@ def demo_dir() -> Path:
     return resources_dir() / "demo" / "busi"
 
 
+def shipped_model_dir() -> Path:
+    """The shipped DiffKD student trained on busi-train (``resources/models/diffkd-student-busi``):
+    ``student/`` (the ``save_pretrained`` checkpoint), ``provenance.json`` and ``PROVENANCE.md``."""
+    return resources_dir() / "models" / "diffkd-student-busi"
+
+
 def user_data_dir() -> Path:
     """Per-user data directory (platformdirs), created on first use."""
     from platformdirs import user_data_dir as _udd

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.data.grouping import DEFAULT_THRESHOLD, grouped_split, near_duplicate_groups
+
 __all__ = ["Case", "load_busi", "split_cases", "BUSI_PROMPTS"]
 
 # Prompts in the style of the paper's two examples (section 3.2.3), BI-RADS lexicon wording.
@@ -42,6 +44,9 @@ class Case:
         Free-text description used as the text condition.
     split
         ``"train"`` or ``"test"``.
+    group
+        Near-duplicate group (same lesion, patient or series); cases of one group are always on
+        the same side of a split. ``""`` = not grouped yet (:func:`split_cases` fills it in).
     """
 
     case_id: str
@@ -50,6 +55,7 @@ class Case:
     label: int
     prompt: str
     split: str = "train"
+    group: str = ""
 
     def __post_init__(self) -> None:
         if self.image.ndim != 2 or self.mask.shape != self.image.shape:
@@ -108,16 +114,32 @@ def load_busi(root: str | Path, classes: tuple[str, ...] = ("benign", "malignant
     return cases
 
 
-def split_cases(cases: list[Case], test_fraction: float = 0.2, seed: int = 0) -> list[Case]:
-    """Stratified random train/test split (per label), reproducible for ``seed``."""
+def split_cases(cases: list[Case], test_fraction: float = 0.2, seed: int = 0, *,
+                threshold: float = DEFAULT_THRESHOLD, keys: list[list[str]] | None = None) -> list[Case]:
+    """Stratified train/test split by near-duplicate group, reproducible for ``seed``.
+
+    Cases whose 64x64 thumbnails correlate at r >= ``threshold`` (transitively), or that share an
+    identifier in ``keys`` (e.g. patient ID), form one group (:func:`engine.data.grouping.
+    near_duplicate_groups`); groups, not cases, are assigned to the test split
+    (:func:`engine.data.grouping.grouped_split`), so no group straddles train and test. Cases that
+    already carry a ``group`` keep it (their groups are merged with the computed ones).
+
+    Returns
+    -------
+    list[Case]
+        The same cases in the same order with ``split`` and ``group`` (``"g<k>"``) set.
+    """
     from dataclasses import replace
 
-    rng = np.random.default_rng(seed)
-    out: list[Case] = []
-    for label in (0, 1):
-        group = [c for c in cases if c.label == label]
-        order = rng.permutation(len(group))
-        n_test = int(round(test_fraction * len(group)))
-        test_idx = set(order[:n_test].tolist())
-        out += [replace(c, split="test" if i in test_idx else "train") for i, c in enumerate(group)]
-    return out
+    groups = near_duplicate_groups([c.image for c in cases], threshold=threshold,
+                                   keys=_merge_keys(cases, keys)).groups
+    is_test = grouped_split([c.label for c in cases], groups, test_fraction=test_fraction, seed=seed)
+    return [replace(c, split="test" if t else "train", group=f"g{g}")
+            for c, g, t in zip(cases, groups.tolist(), is_test.tolist(), strict=True)]
+
+
+def _merge_keys(cases: list[Case], keys: list[list[str]] | None) -> list[list[str]]:
+    if keys is not None and len(keys) != len(cases):
+        raise ValueError(f"keys has {len(keys)} entries for {len(cases)} cases")
+    return [([f"group:{c.group}"] if c.group else []) + list(keys[i] if keys else [])
+            for i, c in enumerate(cases)]

@@ -79,6 +79,7 @@ def predict(checkpoint_dir: str | Path, images, device: str | torch.device = "cp
     model = load_classifier(checkpoint_dir, device)
     size = int(model.config.image_size)
     probs, maps = [], []
+    progress(0, len(images), f"classifying {len(images)} images")  # the stage's start, for its ETA
     for i, img in enumerate(images):
         check_cancel(cancel, "predict")
         img = np.asarray(img, dtype=np.float32)

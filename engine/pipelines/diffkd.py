@@ -25,12 +25,18 @@ import torch
 
 from engine.data.cases import Case
 from engine.data.tensors import cases_to_tensors
-from engine.metrics.image import feature_matching_score, pair_metrics, summarize
+from engine.metrics.image import (
+    feature_matching_score,
+    label_agreement,
+    mean_feature,
+    pair_metrics,
+    summarize,
+)
 from engine.models import USVAE, ConditionalLatentUNet, ConvClassifier, TextEmbedder
 from engine.models.classifier_cnn import student_config, teacher_config
 from engine.pipelines.generation import GenerationPipeline
 from engine.pipelines.grid import save_grid
-from engine.presets import Preset, get_preset
+from engine.presets import Preset, get_preset, unet_kwargs
 from engine.progress import CancelToken, ProgressCallback, check_cancel, null_progress
 from engine.training import (
     ImagePool,
@@ -45,7 +51,7 @@ from engine.training import (
     train_vae,
 )
 
-__all__ = ["run_pipeline", "PipelineResult"]
+__all__ = ["run_pipeline", "PipelineResult", "planned_stages", "STAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,7 @@ class _Run:
     def timed(self, name: str, fn, *args, **kw):
         t0, c0 = time.perf_counter(), time.process_time()
         check_cancel(self.cancel, name)
+        self.progress(0, 1, f"[{name}] starting")
         out = fn(*args, **kw)
         self.timings[name] = round(time.perf_counter() - t0, 2)
         self.cpu_times[name] = round(time.process_time() - c0, 2)
@@ -135,12 +142,26 @@ def _validate(cases: list[Case]) -> None:
     for name, group in (("train", train), ("test", test)):
         if {c.label for c in group} != {0, 1}:
             raise ValueError(f"the {name} split needs cases of both labels (0 and 1)")
+    straddling = sorted({c.group for c in train if c.group} & {c.group for c in test if c.group})
+    if straddling:
+        raise ValueError(f"near-duplicate groups {straddling[:5]} have cases in both train and test; "
+                         "split with engine.data.split_cases so a group stays on one side")
+
+
+def _split_doc(cases: list[Case]) -> dict:
+    """How the held-out cases were chosen: cases and near-duplicate groups per side."""
+    from engine.data.grouping import split_summary
+
+    ids = [c.group or f"case:{c.case_id}" for c in cases]
+    index = {g: i for i, g in enumerate(dict.fromkeys(ids))}
+    return split_summary([index[g] for g in ids], [c.split == "test" for c in cases], [c.label for c in cases])
 
 
 def _train_teacher(run: _Run, name: str, pool: ImagePool, augment: str, offset: int) -> ConvClassifier:
     torch.manual_seed(run.seed + offset)
     model = ConvClassifier(**teacher_config(run.p.image_size, run.p.classifier_head)).to(run.device)
     train_classifier(model, run.adam(model, run.p.clf_lr), pool, device=run.device, augment=augment,
+                     balanced=run.p.clf_balanced,
                      loop=run.loop(name, run.p.teacher_steps, run.p.clf_batch, offset),
                      progress=run.stage_progress(name), cancel=run.cancel, name=name)
     run.save(name, model)
@@ -154,10 +175,11 @@ def _train_student(run: _Run, name: str, pool: ImagePool, teacher, augment: str,
     loop = run.loop(name, run.p.student_steps, run.p.clf_batch, offset)
     opt = run.adam(model, run.p.clf_lr)
     if teacher is None:
-        train_classifier(model, opt, pool, loop=loop, device=run.device, augment=augment,
+        train_classifier(model, opt, pool, loop=loop, device=run.device, augment=augment, balanced=run.p.clf_balanced,
                          progress=run.stage_progress(name), cancel=run.cancel, name=name)
     else:
         distill_student(model, teacher, opt, pool, loop=loop, device=run.device, augment=augment,
+                        balanced=run.p.clf_balanced,
                         temperature=run.p.temperature, alpha=run.p.alpha,
                         progress=run.stage_progress(name), cancel=run.cancel, name=name)
     run.save(name, model)
@@ -183,7 +205,7 @@ def _train_generator(run: _Run, data: dict, text: TextEmbedder, teacher,
                          cancel=run.cancel)
     torch.manual_seed(run.seed + 20)
     unet = ConditionalLatentUNet(latent_size=vae.latent_size, latent_channels=p.vae["latent_channels"],
-                                 text_dim=text.dim, text_encoder=text.backend, **p.unet).to(run.device)
+                                 text_dim=text.dim, text_encoder=text.backend, **unet_kwargs(p)).to(run.device)
     sched = make_train_scheduler()
     opt = torch.optim.AdamW(unet.parameters(), lr=p.ldm_lr, weight_decay=p.weight_decay)
     run.timed("ldm", train_ldm, unet, opt, lat, loop=run.loop("ldm", p.ldm_steps, p.ldm_batch, 20),
@@ -212,8 +234,12 @@ def _synthesize(run: _Run, pipe: GenerationPipeline) -> tuple[np.ndarray, np.nda
 
 def _generation_metrics(run: _Run, data: dict, syn: np.ndarray, owner: list[int], pipe, teacher) -> dict:
     real = data["images"][:, 0].numpy()
-    acc: dict[str, list[float]] = {"psnr": [], "ssim": [], "mse": [], "fms": []}
+    labels = data["labels"].numpy()
+    acc: dict[str, list[float]] = {"psnr": [], "ssim": [], "mse": [], "fms": [], "fms_centred": [],
+                                   "fms_centred_other_real": []}
     owner_arr = np.asarray(owner)
+    center = mean_feature(teacher, real, run.device)
+    rng = np.random.default_rng(run.seed + 90)
     for i in range(len(run.train)):
         fakes = syn[owner_arr == i]
         if len(fakes) == 0:
@@ -221,7 +247,16 @@ def _generation_metrics(run: _Run, data: dict, syn: np.ndarray, owner: list[int]
         for k, v in pair_metrics(real[i], fakes).items():
             acc[k] += v
         acc["fms"] += feature_matching_score(teacher, real[i], fakes, run.device).tolist()
+        acc["fms_centred"] += feature_matching_score(teacher, real[i], fakes, run.device, center).tolist()
+        others = np.flatnonzero((labels == labels[i]) & (np.arange(len(real)) != i))
+        if len(others):  # the baseline: another real image of the same label
+            j = rng.choice(others, size=min(len(fakes), len(others)), replace=False)
+            acc["fms_centred_other_real"] += feature_matching_score(teacher, real[i], real[j], run.device,
+                                                                    center).tolist()
     out = {k: summarize(v).as_dict() for k, v in acc.items()}
+    syn_labels = np.array([int(run.train[i].label) for i in owner])
+    out["teacher_real_label_agreement"] = {"synthetic": label_agreement(teacher, syn, syn_labels, run.device),
+                                           "real_train": label_agreement(teacher, real, labels, run.device)}
     # VAE reconstruction of held-out test images: how much the autoencoder alone loses.
     test_imgs = cases_to_tensors(run.test, run.p.image_size)["images"]
     with torch.no_grad():
@@ -233,6 +268,26 @@ def _generation_metrics(run: _Run, data: dict, syn: np.ndarray, owner: list[int]
             recon[k] += v
     out["vae_reconstruction_test"] = {k: summarize(v).as_dict() for k, v in recon.items()}
     return out
+
+
+def _mask_fidelity(run: _Run, pipe: GenerationPipeline, segmenter) -> dict:
+    """Fidelity table (real, VAE, generator with own/shuffled/moved masks) on up to
+    ``preset.fidelity_cases`` training cases (evenly spaced), without the per-case lists."""
+    from engine.pipelines.fidelity import fidelity_table
+    from engine.pipelines.segment import load_segmenter
+
+    cases = [c for c in run.train if c.mask.any()]
+    k = run.p.fidelity_cases
+    if k <= 0 or len(cases) < 2:
+        return {}
+    cases = cases[:: max(1, len(cases) // k)][:k]
+    seg = load_segmenter(segmenter, run.device) if segmenter is not None else None
+    table = fidelity_table(cases, {"generator": pipe}, segmenter=seg, seed=run.seed, sampler=run.p.sampler,
+                           steps=run.p.sample_steps, guidance_scale=run.p.guidance_scale,
+                           progress=run.stage_progress("mask_fidelity"))
+    table.pop("per_case")
+    table["cases"] = "training cases (the generator saw these masks)"
+    return table
 
 
 def _grids(run: _Run, data: dict, syn: np.ndarray, owner: list[int]) -> list[Path]:
@@ -251,7 +306,7 @@ def _grids(run: _Run, data: dict, syn: np.ndarray, owner: list[int]) -> list[Pat
 def _ablation_teachers(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
     want = set(run.p.ablations)
     if want & {"teacher_real_syn", "full"}:
-        run.timed("teacher_real_syn", _train_teacher, run, "teacher_real_syn", mixed, "flip", 40)
+        run.timed("teacher_real_syn", _train_teacher, run, "teacher_real_syn", mixed, run.p.augment, 40)
     if "kd_classic_aug" in want:
         run.timed("teacher_classic_aug", _train_teacher, run, "teacher_classic_aug", real, "classic", 60)
 
@@ -259,21 +314,44 @@ def _ablation_teachers(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
 def _ablation_students(run: _Run, real: ImagePool, mixed: ImagePool) -> None:
     want = set(run.p.ablations)
     if "student_no_kd" in want:
-        run.timed("student_no_kd", _train_student, run, "student_no_kd", mixed, None, "flip", 50)
+        run.timed("student_no_kd", _train_student, run, "student_no_kd", mixed, None, run.p.augment, 50)
     if "kd_classic_aug" in want:
         run.timed("student_kd_classic_aug", _train_student, run, "student_kd_classic_aug", real,
                   run.models["teacher_classic_aug"], "classic", 70)
     if "full" in want:
         run.timed("student_full", _train_student, run, "student_full", mixed,
-                  run.models["teacher_real_syn"], "flip", 80)
+                  run.models["teacher_real_syn"], run.p.augment, 80)
 
 
 STAGES = ("train-vae", "train-ldm", "generate", "train-teacher", "distill")
 
 
+def planned_stages(preset: str | Preset = "default", stop_after: str | None = None) -> list[str]:
+    """Names of the progress stages :func:`run_pipeline` will report, in order (``[stage]`` prefixes).
+
+    For a job's "stage k of n"; the names are those of :meth:`_Run.timed` and the final
+    ``evaluation`` (or the ``stop_after`` stage name when the run stops early).
+    """
+    want = set(get_preset(preset).ablations)
+    names = ["teacher_real", "vae"]
+    if stop_after != "train-vae":
+        names.append("ldm")
+        if stop_after != "train-ldm":
+            names += ["synthesis", "generation_metrics", "mask_fidelity"]
+            if stop_after != "generate":
+                names += [n for n, on in (("teacher_real_syn", bool(want & {"teacher_real_syn", "full"})),
+                                          ("teacher_classic_aug", "kd_classic_aug" in want)) if on]
+                if stop_after != "train-teacher":
+                    names += [n for n, on in (("student_no_kd", "student_no_kd" in want),
+                                              ("student_kd_classic_aug", "kd_classic_aug" in want),
+                                              ("student_full", "full" in want)) if on]
+    return [*names, stop_after or "evaluation"]
+
+
 def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir: str | Path,
                  device: str | torch.device = "cpu", seed: int = 0, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None, stop_after: str | None = None) -> PipelineResult:
+                 cancel: CancelToken | None = None, stop_after: str | None = None,
+                 segmenter: str | Path | None = None) -> PipelineResult:
     """Train and evaluate DiffKD-DCIS on ``cases``; write everything under ``out_dir``.
 
     Parameters
@@ -296,6 +374,9 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
         One of :data:`STAGES` to run the pipeline up to that stage only (its checkpoints are
         written; a later call with the same ``out_dir`` resumes). The partial result has no
         probabilities and no ``metrics.json``.
+    segmenter
+        Optional lesion-segmenter folder (:class:`engine.models.segmenter.LesionSegmenter`): adds
+        the Dice figures to the mask fidelity in ``metrics.json`` (``generation.mask_fidelity``).
     """
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}, not {stop_after!r}")
@@ -308,11 +389,11 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
     t_start, c_start = time.perf_counter(), time.process_time()
     data = cases_to_tensors(run.train, p.image_size)
     real = ImagePool(data["images"], data["labels"])
-    teacher_real = run.timed("teacher_real", _train_teacher, run, "teacher_real", real, "flip", 30)
+    teacher_real = run.timed("teacher_real", _train_teacher, run, "teacher_real", real, p.augment, 30)
     text = TextEmbedder(p.text_backend, str(run.device))
 
     def partial(grids: list[Path] | None = None, gen: dict | None = None) -> PipelineResult:
-        run.progress(1, 1, f"stopped after {stop_after}")
+        run.progress(1, 1, f"[{stop_after}] stopped after {stop_after}")
         return PipelineResult(out, out / "metrics.json", grids or [], dict(run.ckpt), {}, {}, gen or {},
                               dict(run.timings))
 
@@ -321,6 +402,7 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
         return partial()
     syn, syn_labels, owner = run.timed("synthesis", _synthesize, run, pipe)
     gen = run.timed("generation_metrics", _generation_metrics, run, data, syn, owner, pipe, teacher_real)
+    gen["mask_fidelity"] = run.timed("mask_fidelity", _mask_fidelity, run, pipe, segmenter)
     grids = _grids(run, data, syn, owner)
     if stop_after == "generate":
         return partial(grids, gen)
@@ -338,15 +420,30 @@ def run_pipeline(cases: list[Case], *, preset: str | Preset = "default", out_dir
     run.cpu_times["total"] = round(time.process_time() - c_start, 2)
     result = PipelineResult(out, out / "metrics.json", grids, dict(run.ckpt), probs,
                             {c.case_id: int(c.label) for c in run.test}, gen, dict(run.timings))
-    _write_metrics(result, p, run, len(syn), text.backend, device, seed)
-    run.progress(1, 1, f"done in {run.timings['total']:.0f} s")
+    _write_metrics(result, p, run, len(syn), text.backend, device, seed, _split_doc(cases))
+    run.progress(1, 1, f"[evaluation] done: {len(run.models)} models on {len(run.test)} held-out cases; "
+                       f"training took {run.timings['total']:.0f} s")
     return result
 
 
-def _write_metrics(result: PipelineResult, p: Preset, run: _Run, n_syn: int, backend: str, device, seed) -> None:
+def _preset_fields(p: Preset) -> dict:
+    """Every field of the preset actually used, and which ones differ from the named preset."""
+    from dataclasses import asdict
+
+    from engine.presets import PRESETS
+
+    fields = asdict(p)
+    base = PRESETS.get(p.name)
+    changed = sorted(k for k, v in fields.items() if base is not None and asdict(base)[k] != v)
+    return {"values": fields, "changed_from_named_preset": changed}
+
+
+def _write_metrics(result: PipelineResult, p: Preset, run: _Run, n_syn: int, backend: str, device, seed,
+                   split: dict) -> None:
     doc = {
-        "preset": p.name, "image_size": p.image_size, "device": str(device), "seed": seed,
-        "text_backend": backend, "n_train": len(run.train), "n_test": len(run.test),
+        "preset": p.name, "preset_fields": _preset_fields(p), "image_size": p.image_size, "device": str(device),
+        "seed": seed,
+        "text_backend": backend, "n_train": len(run.train), "n_test": len(run.test), "split": split,
         "n_synthetic": n_syn, "sampler": p.sampler, "sample_steps": p.sample_steps,
         "guidance_scale": p.guidance_scale, "strength": p.strength,
         "generation": result.generation,

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.progress import CancelToken, ProgressCallback, check_cancel, null_progress
+from engine.progress import RESUMED, CancelToken, ProgressCallback, check_cancel, null_progress
 from engine.training import distributed as D
 
 __all__ = ["LoopConfig", "TrainResult", "run_loop", "step_generator", "sample_indices", "checkpoint_path"]
@@ -109,7 +109,9 @@ def run_loop(name: str, model: nn.Module, optimizer: torch.optim.Optimizer, step
     with a scalar ``"loss"``. ``after_step()`` runs after each optimiser step (e.g. an EMA update);
     ``extra_state`` maps names to objects with ``state_dict``/``load_state_dict`` saved in the
     checkpoint too. Raises :class:`engine.progress.Cancelled` when ``cancel`` is set, after writing
-    a checkpoint of the last finished step, so that a later call resumes.
+    a checkpoint of the last finished step, so that a later call resumes. ``progress`` is called
+    once before the first step (step 0 ``"<name>: started"``, or ``"<name>: resumed at step k of
+    n"`` after a checkpoint) and then every ``cfg.log_every`` steps.
     """
     progress = progress or null_progress
     extra = extra_state or {}
@@ -128,6 +130,8 @@ def run_loop(name: str, model: nn.Module, optimizer: torch.optim.Optimizer, step
     net.train()
     r = D.rank()
     step = result.start_step
+    if D.is_main():  # the stage's start, so that its ETA is measured from here (a resumed step counts)
+        progress(step, cfg.steps, f"{name}: {RESUMED} {step} of {cfg.steps}" if step else f"{name}: started")
     try:
         for step in range(result.start_step, cfg.steps):
             check_cancel(cancel, f"{name} step {step}")

@@ -18,11 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from readerstudy.services.annotation import agreement
+    from readerstudy.services.auth import local_session
     from readerstudy.services.context import open_context
 
-    ctx = open_context(args.db)
+    ctx = open_context(args.db, read_only=True)
     try:
-        report = agreement(ctx, args.study)
+        report = agreement(ctx, local_session(), args.study)
     finally:
         ctx.close()
     report.write_csv(args.out)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
-import warnings
 from collections.abc import Sequence
 
 from readerstudy import __version__
@@ -21,6 +19,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "gui",
     "demo",
     "db",
+    "study",
+    "participants",
     "import_cmd",
     "protocol",
     "simulate_readers",
@@ -29,6 +29,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "report",
     "export",
     "engine_cmd",
+    "plan",
+    "audit_cmd",
+    "merge",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
@@ -61,13 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    if not args.debug:
-        for noisy in ("alembic", "sqlalchemy", "PIL", "matplotlib", "urllib3"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        logging.getLogger("diffusers").setLevel(logging.ERROR)  # e.g. "install accelerate" advice
-    if not args.debug:
-        warnings.filterwarnings("ignore", module="pydicom")
+    from readerstudy.cli import logs
+
+    setup = logs.configure(args.debug)
     try:
         return int(args.func(args) or 0)
     except ReaderStudyError as exc:
@@ -75,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"readerstudy: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except Exception as exc:  # a full disk, a read-only folder, a lost server: one line, not a traceback
+        from readerstudy.storage.errors import translate
+
+        hints = tuple(str(v) for k in ("db", "out") if (v := getattr(args, k, None)))
+        known = translate(exc, hints)
+        if known is None or args.debug:
+            raise
+        print(f"readerstudy: error: {known}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print("readerstudy: interrupted", file=sys.stderr)
         return 130
+    finally:
+        note = setup.final_note()
+        if note:
+            print(note, file=sys.stderr)

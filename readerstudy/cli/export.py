@@ -21,12 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from readerstudy.services.auth import local_session
     from readerstudy.services.context import open_context
     from readerstudy.services.reporting import export_reads
 
-    ctx = open_context(args.db)
+    ctx = open_context(args.db, read_only=True)
     try:
-        print(export_reads(ctx, args.study, args.format, args.out))
+        print(export_reads(ctx, local_session(), args.study, args.format, args.out))
         return 0
     finally:
         ctx.close()

@@ -21,11 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from readerstudy.services.annotation import export_masks
+    from readerstudy.services.auth import local_session
     from readerstudy.services.context import open_context
 
-    ctx = open_context(args.db)
+    ctx = open_context(args.db, read_only=True)
     try:
-        exported = export_masks(ctx, args.study, args.fmt, args.out, annotator=args.annotator)
+        exported = export_masks(ctx, local_session(), args.study, args.fmt, args.out, annotator=args.annotator)
     finally:
         ctx.close()
     print(f"{len(exported)} mask(s) written to {args.out} (index: {args.out / 'index.csv'})")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def launch(ctx, study: str | None = None) -> int:  # noqa: ANN001 - AppContext, imported lazily
     """Sign-in, then the reader's reading window, the annotator's workspace or the coordinator's home."""
-    from readerstudy.ui.reading_window import run_reading_app
+    from readerstudy.ui.shell import run_reading_app
 
     return run_reading_app(ctx, study)
 

@@ -8,24 +8,33 @@ from readerstudy.cli.app import add_db_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write report.html, report.pdf, report.json and reads.csv for a study")
+    p = sub.add_parser("report", help="write report.html, report.pdf, report.json, reads.csv and figures/ for a "
+                                      "study (any state: what cannot be computed yet is n/a with the reason)")
     add_db_argument(p)
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
     p.add_argument("--reference", default=None, metavar="READER",
-                   help="rater the others are compared with (McNemar, DeLong); default: the model, "
-                        "else the most senior reader")
+                   help="rater the others are compared with (McNemar, DeLong): a reader's name, 'model' or "
+                        "'senior-consensus'; default: the protocol's reference, else the most senior reader")
     p.add_argument("--arm", default=None, help="arm whose readers are compared (default: the first arm with reads)")
     p.set_defaults(func=_run)
+
+
+def _command(args: argparse.Namespace) -> str:
+    import shlex
+    import sys
+
+    return shlex.join(["readerstudy", *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else ""
 
 
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from readerstudy.services.auth import local_session
     from readerstudy.services.context import open_context
     from readerstudy.services.reporting import export_report
 
-    ctx = open_context(args.db)
+    ctx = open_context(args.db, read_only=True)
     try:
         with tqdm(unit="step", disable=None, desc="report") as bar:
             def progress(i: int, total: int, msg: str) -> None:
@@ -34,8 +43,8 @@ def _run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(msg)
                 bar.refresh()
 
-            files = export_report(ctx, args.study, args.out, reference=args.reference, arm=args.arm,
-                                  progress=progress)
+            files = export_report(ctx, local_session(), args.study, args.out, reference=args.reference,
+                                  arm=args.arm, progress=progress, command=_command(args))
         for f in (files.html, files.pdf, files.json, files.csv):
             print(f)
         return 0

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from readerstudy.core.errors import ValidationError
+    from readerstudy.services.auth import local_session
     from readerstudy.services.context import open_context
     from readerstudy.services.simulate import simulate_readers
 
@@ -27,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValidationError("--readers must be at least 1.")
     ctx = open_context(args.db)
     try:
-        report = simulate_readers(ctx, args.study, args.readers, args.seed, pin=args.pin)
+        report = simulate_readers(ctx, local_session("simulate-readers"), args.study, args.readers, args.seed, pin=args.pin)
     finally:
         ctx.close()
     print(report.summary())

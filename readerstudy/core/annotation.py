@@ -114,6 +114,7 @@ class AnnotationLayer:
         self._stroke_description = ""
         self._last_point: tuple[int, tuple[float, float, float]] | None = None
         self._saved_token = self._history.state_token
+        self._saved_label_set = label_set
         self._active_label = label_set.labels[0].id
         self.preserve_other_labels = False
         self._intensity_range: tuple[float, float] | None = None
@@ -190,8 +191,9 @@ class AnnotationLayer:
 
     @property
     def is_modified(self) -> bool:
-        """True if the labels differ (by edit history) from the last :meth:`mark_saved`."""
-        return bool(self._stroke) or self._history.state_token != self._saved_token
+        """True if the labels (by edit history) or the label set differ from the last :meth:`mark_saved`."""
+        return (bool(self._stroke) or self._history.state_token != self._saved_token
+                or self.label_set != self._saved_label_set)
 
     @property
     def in_stroke(self) -> bool:
@@ -200,6 +202,30 @@ class AnnotationLayer:
     def mark_saved(self) -> None:
         """Record the current state as saved (after the service wrote the mask)."""
         self._saved_token = self._history.state_token
+        self._saved_label_set = self.label_set
+
+    def set_label_set(self, label_set: LabelSet) -> None:
+        """Use ``label_set`` from now on (labels added, renamed or recoloured; saved with the next version).
+
+        A label that still has voxels cannot be dropped, and ids must fit the layer's integer type
+        (1-255 for a uint8 layer). Raises :class:`ValidationError` and changes nothing otherwise.
+        Emits ``history_changed`` (the layer becomes modified).
+        """
+        if self.in_stroke:
+            raise ValidationError("a stroke is in progress; finish it before changing the labels")
+        present = [v for v in np.unique(self._data).tolist() if v]
+        missing = sorted(set(present) - set(label_set.ids))
+        if missing:
+            names = ", ".join(self.label_set.get(v).name if v in self.label_set else str(v) for v in missing)
+            raise ValidationError(f"label(s) {names} still have painted voxels; erase them before removing the label")
+        if label_set.max_id > np.iinfo(self._data.dtype).max:
+            raise ValidationError(f"label id {label_set.max_id} does not fit this layer "
+                                  f"(at most {np.iinfo(self._data.dtype).max}); choose a smaller id")
+        self.label_set = label_set
+        self.display.set_label_set(label_set)
+        if self._active_label not in label_set:
+            self._active_label = label_set.labels[0].id
+        self.history_changed.emit()
 
     # ----------------------------------------------------------------- strokes
     def begin_stroke(self, description: str = "paint") -> None:

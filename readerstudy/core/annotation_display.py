@@ -48,6 +48,12 @@ class LayerDisplay:
         self._opacity = _check_opacity(opacity)
         self._labels = {lab.id: LabelDisplay() for lab in label_set}
 
+    def set_label_set(self, label_set: LabelSet) -> None:
+        """Follow a new label set: kept ids keep their visibility and opacity, new ids start visible."""
+        self._label_set = label_set
+        self._labels = {lab.id: self._labels.get(lab.id, LabelDisplay()) for lab in label_set}
+        self.changed.emit(0)
+
     @property
     def opacity(self) -> float:
         """Layer opacity in [0, 1], multiplied with each label's opacity."""

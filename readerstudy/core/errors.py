@@ -42,3 +42,7 @@ class UnsupportedFileError(ValidationError):
 
 class Cancelled(ReaderStudyError):
     """A long-running operation was cancelled through its cancel token."""
+
+
+class IntegrityFailure(ReaderStudyError):
+    """A stored record or file no longer matches its checksum or audit event (tampering or damage)."""

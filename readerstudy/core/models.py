@@ -80,7 +80,10 @@ class ImageAsset:
     """A stored pixel file.
 
     ``shape`` is (frames/slices, rows, cols) for the stored array; ``spacing`` is (z, y, x) in mm
-    (1.0 where unknown); ``origin`` in mm and ``direction`` as a 9-tuple row-major (LPS, as ITK).
+    (1.0 where unknown, and then ``spacing_known`` is False: sizes must be given in pixels); ``origin`` in mm and ``direction`` as a 9-tuple row-major (LPS, as ITK;
+    see ``readerstudy.imaging.geometry``). The stored values are modality values (e.g. HU);
+    ``invert`` (MONOCHROME1) asks the display to invert the grey *after* the window;
+    ``notes`` are what the import checked or changed (e.g. a mask resampled onto this grid).
     """
 
     id: str
@@ -98,6 +101,12 @@ class ImageAsset:
     is_cine: bool
     frame_time_ms: float | None
     window: tuple[float, float] | None  # (center, width) suggested by the source
+    burned_in_annotation: str = ""  # "YES" / "NO" as the source DICOM says; "" when it does not say
+    clean_pixel_rects: tuple[tuple[int, int, int, int], ...] = ()  # (x0, y0, x1, y1) masked at import
+    invert: bool = False
+    photometric: str = "MONOCHROME2"
+    notes: tuple[str, ...] = ()
+    spacing_known: bool = True  # False: the source gave no pixel spacing; ``spacing`` is 1 mm by convention
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class Reader:
     name: str
     role: Role
     seniority: str
+    active: bool = True  # deactivated participants keep their reads but cannot sign in
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,26 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class OrderExtension:
+    """Cases appended to an order after it was given: ``case_ids[start:start + count]``.
+
+    Their order is ``numpy.random.default_rng(seed).permutation(count)`` of the new cases in the
+    study's case order (import time, then source reference); ``at`` is when they were appended (UTC).
+    """
+
+    start: int
+    count: int
+    seed: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Assignment:
-    """A reader reads ``case_ids`` in this order in one arm and session."""
+    """A reader reads ``case_ids`` in this order in one arm and session.
+
+    ``case_ids[:n]`` with ``n`` the length when the order was given is the permutation drawn from
+    ``seed``; ``extensions`` record each later block of appended cases (never reordering earlier ones).
+    """
 
     id: str
     study_id: str
@@ -133,6 +161,8 @@ class Assignment:
     seed: int
     case_ids: tuple[str, ...]
     not_before: datetime | None  # washout: the session may not start before this time
+    extensions: tuple[OrderExtension, ...] = ()
+    reopened: dict[str, Any] | None = None  # {"at", "by", "reason"}: opened before its washout date
 
 
 @dataclass(frozen=True)
@@ -157,6 +187,8 @@ class Read:
     ai_shown: dict[str, Any] | None
     corrected_by: str | None = None
     reason: str | None = None
+    answers: dict[str, Any] | None = None  # study-defined questions: key -> answer (None: the study has none)
+    answers_schema: int | None = None  # version of the stored answers' layout (core.questions.ANSWERS_SCHEMA)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -201,6 +233,7 @@ class Prediction:
     probability: float
     saliency_path: str | None
     created_at: datetime
+    in_training_set: bool = False  # the model was trained on this case (or on the same image)
 
 
 @dataclass(frozen=True)
@@ -214,3 +247,4 @@ class AuditEvent:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    chain: str = ""  # "" = this database's own chain; else a merged site's sealed segment

@@ -82,14 +82,34 @@ def validate_answers(probability: Any, binary: Any, confidence: Any) -> Answers:
     return Answers(p, int(binary), int(confidence))
 
 
-def contradiction_warning(probability: float | None, binary: int | None, margin: float) -> str | None:
-    """A warning (never a block) when the binary call contradicts the probability by more than ``margin``."""
+def validate_model_probability(value: Any, where: str = "model prediction") -> float:
+    """A model's output probability: a finite number in [0, 1] (not a percentage), as a float.
+
+    Raises :class:`ValidationError` for NaN, infinities, booleans, non-numbers and values outside
+    [0, 1] (e.g. -1 or 101), so a bad engine output is refused like a bad answer is.
+    """
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        p = math.nan
+    if isinstance(value, bool) or not math.isfinite(p) or not 0.0 <= p <= 1.0:
+        raise ValidationError(f"{where}: probability {value!r} is not a number from 0 to 1 (a percentage must be "
+                              "divided by 100); nothing was stored.")
+    return p
+
+
+def contradiction_warning(probability: float | None, binary: int | None, margin: float, *,
+                          positive: str = "positive", negative: str = "negative") -> str | None:
+    """A warning (never a block) when the binary call contradicts the probability by more than ``margin``.
+
+    ``positive`` / ``negative`` name the calls as the form does (the protocol's ``[form]`` labels).
+    """
     if probability is None or binary is None or not math.isfinite(probability):
         return None
     if binary == 1 and probability < 50 - margin:
-        return f"You called it positive but gave a probability of {probability:.0f} %. Submit anyway?"
+        return f"You called it {positive.lower()} but gave a probability of {probability:.0f} %. Submit anyway?"
     if binary == 0 and probability > 50 + margin:
-        return f"You called it negative but gave a probability of {probability:.0f} %. Submit anyway?"
+        return f"You called it {negative.lower()} but gave a probability of {probability:.0f} %. Submit anyway?"
     return None
 
 
@@ -159,6 +179,7 @@ class ReadDraft:
     view_state: dict[str, Any]
     ai_shown: dict[str, Any] | None
     warning: str | None = None
+    questions: dict[str, Any] | None = None  # validated answers to the study-defined questions (key -> answer)
 
 
 @dataclass
@@ -188,6 +209,7 @@ class ReadingFlow:
     unaided_locked = Signal(object)  # ReadDraft
     ai_revealed = Signal(object)  # the ai_shown dict
     read_submitted = Signal(object)  # ReadDraft
+    case_deferred = Signal(int, str)  # index, case id: set aside (its unaided read stays locked)
     finished = Signal()
 
     def __init__(self, case_ids: list[str] | tuple[str, ...], *, completed: set[str] | frozenset[str] = frozenset(),
@@ -199,6 +221,7 @@ class ReadingFlow:
         self.sequential = sequential
         self.margin = contradiction_margin
         self._completed = set(completed)
+        self._deferred: set[str] = set()
         self._locked = dict(unaided_locked or {})
         self._persist = persist or (lambda draft: None)
         self._wall = wall_clock
@@ -210,9 +233,14 @@ class ReadingFlow:
     # --- position -------------------------------------------------------------------------------
     def _first_open(self) -> int:
         for i, cid in enumerate(self.case_ids):
-            if cid not in self._completed:
+            if cid not in self._completed and cid not in self._deferred:
                 return i
         return len(self.case_ids)
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        """Cases set aside in this sitting (:meth:`defer`), in order; they are not read yet."""
+        return tuple(c for c in self.case_ids if c in self._deferred)
 
     @property
     def index(self) -> int:
@@ -240,6 +268,8 @@ class ReadingFlow:
 
     def progress_text(self) -> str:
         if self.current_case is None:
+            if self._deferred:
+                return f"{self.done} of {self.total} cases read; {len(self._deferred)} set aside"
             return f"All {self.total} cases read"
         return f"Case {self._pos.index + 1} of {self.total}"
 
@@ -292,6 +322,23 @@ class ReadingFlow:
         self._set(ReadingState.AI_REVEALED)
         self.ai_revealed.emit(self._pos.ai_shown)
 
+    def defer(self) -> str:
+        """Set the current case aside and move on, when it cannot be read now (e.g. no model output).
+
+        Allowed with the unaided read locked (sequential arm: that read stays stored, so the case comes
+        back at its reveal the next time the assignment is opened) or on the black screen (nothing
+        read yet). Nothing is stored. Returns the case id.
+        """
+        self._require(ReadingState.UNAIDED_LOCKED, ReadingState.BLACK_SCREEN, action="set the case aside")
+        cid = self.current_case
+        assert cid is not None
+        index = self._pos.index
+        self._deferred.add(cid)
+        self._pos = _Position(index=self._first_open())
+        self._set(ReadingState.SUBMITTED)
+        self.case_deferred.emit(index, cid)
+        return cid
+
     def touch(self) -> None:
         self.timer.touch()
 
@@ -316,8 +363,12 @@ class ReadingFlow:
         return answers, contradiction_warning(answers.probability, answers.binary, self.margin)
 
     def submit(self, probability: Any, binary: Any, confidence: Any,
-               view_state: dict[str, Any] | None = None) -> ReadDraft:
-        """Validate, persist (through the callback) and advance. Nothing changes if either step fails."""
+               view_state: dict[str, Any] | None = None, questions: dict[str, Any] | None = None) -> ReadDraft:
+        """Validate, persist (through the callback) and advance. Nothing changes if either step fails.
+
+        ``questions`` are the answers to the study-defined questions, already validated by the
+        caller (:func:`readerstudy.core.questions.validate_question_answers`); they travel in the draft.
+        """
         self._require(ReadingState.DISPLAYED, ReadingState.AI_REVEALED, action="submit a read")
         answers, warning = self.check(probability, binary, confidence)
         cid = self.current_case
@@ -326,7 +377,8 @@ class ReadingFlow:
         draft = ReadDraft(case_id=cid, index=self._pos.index, phase=phase, answers=answers,
                           time_ms=self.timer.elapsed_ms(), active_ms=self.timer.active_ms(),
                           started_at=self._pos.started_at, submitted_at=self._wall(),
-                          view_state=dict(view_state or {}), ai_shown=self._pos.ai_shown, warning=warning)
+                          view_state=dict(view_state or {}), ai_shown=self._pos.ai_shown, warning=warning,
+                          questions=dict(questions) if questions is not None else None)
         self._persist(draft)
         if self.sequential and phase == ReadPhase.UNAIDED:
             self._pos.unaided = draft

@@ -24,6 +24,7 @@ import numpy as np
 from readerstudy.core.annotation import LabelSet
 from readerstudy.core.errors import UnsupportedFileError, ValidationError
 from readerstudy.imaging.nifti import from_sitk, write_nifti
+from readerstudy.imaging.raster import strict_decoding
 
 __all__ = [
     "MaskGeometry",
@@ -161,7 +162,7 @@ def read_png_mask(paths: Sequence[str | Path]) -> np.ndarray:
     out: np.ndarray | None = None
     for path in paths:
         try:
-            with Image.open(path) as im:
+            with strict_decoding(), Image.open(path) as im:
                 arr = np.asarray(im)
         except OSError as exc:
             raise UnsupportedFileError(f"{Path(path).name}: not a readable image ({exc})") from exc
@@ -240,6 +241,8 @@ def write_source_dicom(
     patient_id: str,
     study_instance_uid: str | None = None,
     series_description: str = "source image",
+    laterality: str | None = None,
+    body_part: str | None = None,
 ) -> list[WrittenFile]:
     """Write a PNG/NIfTI-derived image as DICOM so that a SEG can reference it.
 
@@ -249,8 +252,15 @@ def write_source_dicom(
     with a rescale slope/intercept; this is "CT-like": the modality is not known).
 
     ``patient_id`` should be the case pseudonym (it is also used as the patient name).
+    ``laterality`` (General Series, Type 2C): ``"R"`` or ``"L"`` when the data says which
+    side; ``None`` or ``""`` writes it empty, the standard's "unknown" (a PNG of a breast
+    does not say which breast). ``body_part`` is written as Body Part Examined when known.
+    Both objects pass ``dciodvfy`` with 0 errors (``tests/imaging/test_dicom_conformance.py``).
     Returns the written files in z order.
     """
+    side = (laterality or "").strip().upper()
+    if side not in ("", "R", "L"):
+        raise ValidationError(f"laterality must be R, L or empty (unknown), got {laterality!r}")
     import highdicom as hd
 
     out = Path(out_dir)
@@ -270,17 +280,27 @@ def write_source_dicom(
             sop_instance_uid=_uid(), instance_number=1, manufacturer=SOFTWARE, patient_id=patient_id,
             patient_name=_person(patient_id), pixel_spacing=(g.spacing[1], g.spacing[2]),
             patient_orientation=("L", "F"), series_description=series_description,
+            laterality=side or None, study_id=patient_id[:16],
         )
+        _series_laterality(sc, side, body_part)
         path = out / "source_sc.dcm"
         sc.save_as(path, enforce_file_format=True)
         return [_written(path)]
     if img.ndim != 3:
         raise ValidationError(f"a source image must be 2D or 3D, got shape {img.shape}")
-    return _write_ct_series(img, out, g, patient_id, study, series, series_description)
+    return _write_ct_series(img, out, g, patient_id, study, series, series_description, side, body_part)
+
+
+def _series_laterality(ds: Any, side: str, body_part: str | None) -> None:
+    """Laterality (Type 2C): the side when known, else present and empty (unknown)."""
+    ds.Laterality = side
+    if body_part:
+        ds.BodyPartExamined = body_part.upper()[:16]
 
 
 def _write_ct_series(
-    img: np.ndarray, out: Path, g: MaskGeometry, patient_id: str, study: str, series: str, description: str
+    img: np.ndarray, out: Path, g: MaskGeometry, patient_id: str, study: str, series: str, description: str,
+    side: str = "", body_part: str | None = None,
 ) -> list[WrittenFile]:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
@@ -300,13 +320,16 @@ def _write_ct_series(
         ds.Modality = "CT"
         ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
         ds.PatientID, ds.PatientName = patient_id, _person(patient_id)
-        ds.PatientBirthDate = ds.PatientSex = ds.StudyDate = ds.StudyTime = ds.StudyID = ""
+        ds.PatientBirthDate = ds.PatientSex = ds.StudyDate = ds.StudyTime = ""
+        ds.StudyID = patient_id[:16]
         ds.ReferringPhysicianName = ds.AccessionNumber = ds.KVP = ""
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.SeriesNumber, ds.InstanceNumber, ds.AcquisitionNumber = 1, k + 1, 1
         ds.SeriesDescription = description
         ds.Manufacturer = SOFTWARE
         ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_of_reference, ""
+        ds.PatientPosition = ""  # Type 2C for CT: the patient's position on the table is not known
+        _series_laterality(ds, side, body_part)
         pos = np.asarray(g.origin) + k * g.spacing[0] * slice_dir
         ds.ImagePositionPatient = [f"{v:.6g}" for v in pos]
         ds.ImageOrientationPatient = [f"{v:.6g}" for v in (*row_dir, *col_dir)]
@@ -395,6 +418,10 @@ def write_dicom_seg(
         content_creator_name=_person(content_creator) if content_creator else None,
         omit_empty_frames=False, **extra,
     )
+    if "FrameOfReferenceUID" not in sources[0]:
+        # General Image, Type 2C: required when there is no Image Orientation (Patient) (a SEG of a
+        # Secondary Capture); the segmentation lies on the source's pixel grid, so take its value.
+        seg.PatientOrientation = list(getattr(sources[0], "PatientOrientation", None) or [])
     p = Path(path)
     seg.save_as(p, enforce_file_format=True)
     return _written(p)

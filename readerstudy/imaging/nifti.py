@@ -44,4 +44,7 @@ def read_nifti(path: str | Path) -> tuple[np.ndarray, Geometry]:
     """Read a NIfTI file -> (array (z, y, x), geometry)."""
     import SimpleITK as sitk
 
+    from readerstudy.imaging.itk_log import route_itk_messages
+
+    route_itk_messages()
     return from_sitk(sitk.ReadImage(str(path)))

@@ -1,11 +1,15 @@
-"""Report figures: matplotlib (Agg) figures from the tidy table and the report tables. No Qt, no pyplot.
+"""Report figures: matplotlib (Agg) figures from the read table and the report tables. No Qt, no pyplot.
 
+Each figure is a :class:`FigureSpec` with a title and a caption that says what is drawn and how
+to read it; a figure that cannot be drawn yet has ``figure=None`` and ``na`` (the reason).
 Figures are built with :class:`matplotlib.figure.Figure` directly, so nothing touches a GUI
-backend or the pyplot global state; callers save them (PNG for HTML, PdfPages for PDF).
+backend or pyplot's global state.
 """
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -16,160 +20,309 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .tables import MODEL_SENIORITY, rater_matrix  # noqa: E402
+from . import na as NA  # noqa: E402
+from .model import MODEL_SENIORITY, ReportInput  # noqa: E402
+from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case  # noqa: E402
 
-__all__ = [
-    "build_figures",
-    "calibration_figure",
-    "decision_figure",
-    "kappa_figure",
-    "roc_figure",
-    "time_box_figure",
-    "time_confidence_figure",
-]
+__all__ = ["FigureSpec", "build_figures", "png_bytes", "roc_points"]
 
-SIZE = (8.0, 6.0)
+matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
+                            "axes.spines.top": False, "axes.spines.right": False})
+WIDE = (7.2, 3.6)
+SQUARE = (6.4, 4.4)
+CONTEXT_PALETTE = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#00798c", "#8c564b", "#e377c2",
+                   "#7f7f7f", "#bcbd22", "#17becf", "#393b79")
 
 
-def _roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class FigureSpec:
+    """One report figure: ``key`` (file name), ``title``, ``caption``; ``figure`` None when ``na`` says why."""
+
+    key: str
+    title: str
+    caption: str
+    figure: Figure | None = None
+    na: str | None = None
+    section: str = ""
+
+
+def png_bytes(fig: Figure, dpi: int = 120) -> bytes:
+    """The figure as PNG (fast zlib level: the report embeds several figures and is written after every session)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
+
+
+def roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Empirical ROC (FPR, TPR) over all distinct thresholds, ties handled as one step."""
-    thr = np.unique(s)[::-1]
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps, fps = np.cumsum(y)[last], np.cumsum(1 - y)[last]
     pos, neg = max(int(y.sum()), 1), max(int((1 - y).sum()), 1)
-    tpr = [0.0] + [float(((s >= t) & (y == 1)).sum()) / pos for t in thr]
-    fpr = [0.0] + [float(((s >= t) & (y == 0)).sum()) / neg for t in thr]
-    return np.array(fpr), np.array(tpr)
+    return np.r_[0.0, fps / neg], np.r_[0.0, tps / pos]
 
 
-def roc_figure(table: pd.DataFrame, arm: str, auc_rows: list[dict[str, Any]]) -> Figure:
-    fig = Figure(figsize=SIZE)
-    ax = fig.add_subplot()
-    wide = rater_matrix(table, arm, "probability")
-    calls = rater_matrix(table, arm, "binary")
-    truth = table[table["truth"].notna()].groupby("case")["truth"].first().astype(int)
-    auc = {(r["reader"], r["arm"]): r["auc"]["value"] for r in auc_rows}
-    models = set(table.loc[table["seniority"] == MODEL_SENIORITY, "reader"])
-    for i, name in enumerate(wide.columns):
-        col = wide[name].dropna()
+def _colors(names: list[str]) -> dict[str, str]:
+    return {n: CONTEXT_PALETTE[i % len(CONTEXT_PALETTE)] for i, n in enumerate(names)}
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, "n/a: " + text, ha="center", va="center", wrap=True, fontsize=8, color="#555",
+            transform=ax.transAxes)
+
+
+def _roc_panel(ax: Any, data: ReportInput, arm: str, colors: dict[str, str]) -> None:
+    table = data.table
+    prob, calls = rater_matrix(table, arm, "probability", with_truth=True), rater_matrix(table, arm, "binary", with_truth=True)
+    truth = truth_by_case(table)
+    models = set(model_names(table))
+    drawn = 0
+    for name in prob.columns:
+        col = prob[name].dropna()
         y = truth.loc[col.index].to_numpy()
-        fpr, tpr = _roc_points(y, col.to_numpy(float))
-        key = (name, "model" if name in models else arm)
-        a = auc.get(key)
-        style = {"lw": 2.5, "color": "k"} if name in models else {"lw": 1.5, "color": f"C{i}"}
-        ax.plot(fpr, tpr, label=f"{name} (AUC {a:.3f})" if a is not None else name, **style)
+        if NA.class_reason(y, data.has_truth) is not None:
+            continue
+        fpr, tpr = roc_points(y, col.to_numpy(float))
+        is_model = name in models
+        ax.plot(fpr, tpr, color="black" if is_model else colors[name], lw=1.6 if is_model else 1.3,
+                ls="--" if is_model else "-", label=name, drawstyle="default")
         b = calls[name].dropna().astype(int)
         yb = truth.loc[b.index].to_numpy()
-        sens = float(((b.to_numpy() == 1) & (yb == 1)).sum()) / max(int(yb.sum()), 1)
-        spec = float(((b.to_numpy() == 0) & (yb == 0)).sum()) / max(int((1 - yb).sum()), 1)
-        ax.plot([1 - spec], [sens], marker="s" if name in models else "o", ms=9, color=style["color"],
-                markeredgecolor="white")
-    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
-    ax.set(xlabel="1 - specificity (false-positive rate)", ylabel="Sensitivity (true-positive rate)",
-           title=f"ROC curves, {arm} arm readers and model (markers: binary-call operating points)",
-           xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal")
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
+        sens, spec = ((b.to_numpy() == 1) & (yb == 1)).sum() / max((yb == 1).sum(), 1), \
+            ((b.to_numpy() == 0) & (yb == 0)).sum() / max((yb == 0).sum(), 1)
+        ax.plot([1 - spec], [sens], marker="s" if is_model else "o", ms=6, ls="none",
+                color="black" if is_model else colors[name], markeredgecolor="white")
+        drawn += 1
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal", title=arm, xlabel="1 - specificity")
+    if not drawn:
+        _empty(ax, NA.class_reason(judged(table)["truth"], data.has_truth) or "no reads with truth in this arm")
 
 
-def kappa_figure(kappa: dict[str, Any]) -> Figure:
-    fig = Figure(figsize=SIZE)
+def roc_figure(data: ReportInput) -> FigureSpec:
+    arms = arm_order(data) or (["model"] if model_names(data.table) else [])
+    spec = FigureSpec("roc", "ROC curves per arm",
+                      "Empirical ROC curve of each reader's 0-100 probability, one panel per arm (pre-AI = the "
+                      "locked read before the AI output was shown); the model's curve (black, dashed) is drawn in "
+                      "every panel for comparison. Markers: each rater's binary-call operating point (circle: "
+                      "reader, square: model). Cases with ground truth only.", section="accuracy")
+    if not arms:
+        spec.na = NA.NO_READS
+        return spec
+    readers = sorted(set(data.table.loc[data.table["seniority"] != MODEL_SENIORITY, "reader"]))
+    colors = _colors(readers)
+    n = len(arms)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(2.5 * cols + 1.6, 2.7 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax, arm in zip(axes, arms, strict=False):
+        _roc_panel(ax, data, arm, colors)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("Sensitivity")
+    handles = [matplotlib.lines.Line2D([], [], color=c, lw=1.3, label=r) for r, c in colors.items()]
+    handles += [matplotlib.lines.Line2D([], [], color="black", ls="--", label=m) for m in model_names(data.table)]
+    fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
+    spec.figure = fig
+    return spec
+
+
+def forest_figure(mrmc: list[dict[str, Any]]) -> FigureSpec:
+    spec = FigureSpec("forest", "MRMC forest plot",
+                      "AUC difference (first minus second test) per reader with its 95% CI (circles, the reader's "
+                      "own jackknife SE) and the pooled Obuchowski-Rockette estimate for random readers and cases "
+                      "(diamond, Hillis df). A difference right of 0 favours the first test.", section="mrmc")
+    done = [m for m in mrmc if "na" not in m]
+    if not done:
+        spec.na = mrmc[0]["na"] if mrmc else "no comparison between arms or with a model is possible yet"
+        return spec
+    labels, est, lo, hi, pooled = [], [], [], [], []
+    for m in done:
+        for r in m["rows"]:
+            d = r.get("difference") or {}
+            labels.append(f"{r['reader']}")
+            est.append(d.get("value"))
+            lo.append(d.get("ci_low"))
+            hi.append(d.get("ci_high"))
+            pooled.append(False)
+        d = m["difference"]
+        labels.append(f"Pooled: {m['label']}")
+        est.append(d["value"])
+        lo.append(d["ci_low"])
+        hi.append(d["ci_high"])
+        pooled.append(True)
+    fig = Figure(figsize=(7.0, 0.28 * len(labels) + 1.0), layout="constrained")
     ax = fig.add_subplot()
-    names = kappa["names"]
-    m = np.array([[np.nan if v is None else v for v in row] for row in kappa["matrix"]], dtype=float)
-    im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=9,
-                        color="white" if abs(m[i, j]) > 0.6 else "black")
-    fig.colorbar(im, ax=ax, label="Cohen's kappa")
-    ax.set_title(f"Pairwise Cohen's kappa of binary calls ({kappa['n_cases']} cases)")
-    fig.tight_layout()
-    return fig
+    y = np.arange(len(labels))[::-1]
+    for yi, e, a, b, p in zip(y, est, lo, hi, pooled, strict=True):
+        if e is None:
+            continue
+        if a is not None and b is not None:
+            ax.plot([a, b], [yi, yi], color="black" if p else "#1b6ca8", lw=1.8 if p else 1.1)
+        ax.plot([e], [yi], marker="D" if p else "o", ms=8 if p else 5, color="black" if p else "#1b6ca8")
+    ax.axvline(0, color="grey", ls=":", lw=1)
+    ax.set_yticks(y, labels, fontsize=7)
+    for yi, p in zip(y, pooled, strict=True):
+        if p:
+            ax.axhline(yi - 0.5, color="#ddd", lw=0.6)
+    ax.set_xlabel("AUC difference (95% CI)")
+    spec.figure = fig
+    return spec
 
 
-def _reader_rows(table: pd.DataFrame) -> pd.DataFrame:
-    return table[(table["seniority"] != MODEL_SENIORITY) & table["time_ms"].notna()]
+def kappa_figure(kappas: dict[str, dict[str, Any]]) -> FigureSpec:
+    spec = FigureSpec("kappa", "Pairwise Cohen's kappa",
+                      "Cohen's kappa of the binary calls for every pair of raters, one panel per arm (readers and "
+                      "model); each pair on the cases both read. Blue = agreement beyond chance, red = below.",
+                      section="agreement")
+    usable = {a: k for a, k in kappas.items() if "na" not in k}
+    if not usable:
+        spec.na = next(iter(kappas.values()))["na"] if kappas else NA.NO_READS
+        return spec
+    fig = Figure(figsize=(3.3 * len(usable) + 0.8, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(usable), squeeze=False).ravel())
+    im = None
+    for ax, (arm, k) in zip(axes, usable.items(), strict=True):
+        names = k["names"]
+        m = np.array([[np.nan if c.get("value") is None else c["value"] for c in row] for row in k["matrix"]],
+                     dtype=float)
+        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu")
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                txt = f"{m[i, j]:.2f}" if np.isfinite(m[i, j]) else "n/a"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                        color="white" if np.isfinite(m[i, j]) and abs(m[i, j]) > 0.6 else "black")
+        ax.set_title(arm)
+    fig.colorbar(im, ax=list(axes), label="Cohen's kappa", shrink=0.8)
+    spec.figure = fig
+    return spec
 
 
-def time_box_figure(table: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=SIZE)
-    ax = fig.add_subplot()
-    rows = _reader_rows(table)
+def ai_flow_figure(effects: list[dict[str, Any]]) -> FigureSpec:
+    spec = FigureSpec("ai_flow", "Calls before and after the AI reveal",
+                      "Left: each reader's binary calls from the locked pre-AI read to the aided read (kept negative, "
+                      "negative to positive, positive to negative, kept positive). Right: among cases where the "
+                      "pre-AI call differed from the AI's call, the share where the reader switched to the AI's "
+                      "call, when the AI was right and when it was wrong (Wilson 95% CI).", section="ai")
+    usable = [e for e in effects if e.get("rows")]
+    if not usable:
+        spec.na = effects[0]["na"] if effects else "the study has no sequential AI arm"
+        return spec
+    rows = [r for e in usable for r in e["rows"]]
+    fig = Figure(figsize=WIDE, layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.3, 1))
+    names = [r["reader"] for r in rows][::-1]
+    parts = (("neg_neg", "kept negative", "#9ecae1"), ("neg_pos", "negative to positive", "#d1495b"),
+             ("pos_neg", "positive to negative", "#2e933c"), ("pos_pos", "kept positive", "#3182bd"))
+    start = np.zeros(len(rows))
+    for key, label, color in parts:
+        vals = np.array([r[key] / max(r["n"], 1) for r in rows][::-1])
+        left.barh(names, vals, left=start, color=color, label=label)
+        start += vals
+    left.set(xlabel="Share of the reader's cases", xlim=(0, 1))
+    left.legend(fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+    left.tick_params(axis="y", labelsize=7)
+    y = np.arange(len(rows))[::-1]
+    for off, key, color, label in ((-0.15, "followed_ai_right", "#2e933c", "AI right"),
+                                   (0.15, "followed_ai_wrong", "#d1495b", "AI wrong")):
+        for yi, r in zip(y, rows, strict=True):
+            v = r.get(key) or {}
+            if "value" in v:
+                right.errorbar([v["value"]], [yi + off], xerr=[[v["value"] - v["ci_low"]], [v["ci_high"] - v["value"]]],
+                               fmt="o", color=color, ms=4, capsize=2, label=label if yi == y[0] else None)
+    right.set(xlim=(-0.02, 1.02), xlabel="Switched to the AI's call", yticks=[])
+    if not right.get_legend_handles_labels()[0]:
+        _empty(right, next((r["followed_ai_right"]["na"] for r in rows if "na" in r["followed_ai_right"]),
+                           "no case where a reader's pre-AI call differed from the AI's"))
+    else:
+        right.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+    spec.figure = fig
+    return spec
+
+
+def time_figure(table: pd.DataFrame) -> FigureSpec:
+    spec = FigureSpec("reading_time", "Reading time per reader and arm",
+                      "Time from the case being shown to the read being submitted (box: quartiles, whiskers: 1.5 "
+                      "IQR, points beyond them: outliers), one row per reader and arm.", section="time")
+    rows = table[(table["seniority"] != MODEL_SENIORITY) & table["time_ms"].notna()]
+    if rows.empty:
+        spec.na = NA.NO_TIMES if len(table) else NA.NO_READS
+        return spec
     groups = list(rows.groupby(["reader", "arm"], sort=True))
-    ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], orientation="horizontal",
-               tick_labels=[f"{r}\n{a}" for (r, a), _ in groups])
-    ax.set(xlabel="Reading time per case (s)", title="Reading time per reader and arm")
-    ax.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def time_confidence_figure(table: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=SIZE)
+    fig = Figure(figsize=(6.4, 0.3 * len(groups) + 1.0), layout="constrained")
     ax = fig.add_subplot()
-    rows = _reader_rows(table)
-    rows = rows[rows["confidence"].notna()]
-    rng = np.random.default_rng(0)
-    for i, (reader, g) in enumerate(rows.groupby("reader", sort=True)):
-        jitter = rng.uniform(-0.15, 0.15, len(g))
-        ax.scatter(g["confidence"].astype(float) + jitter, g["time_ms"].astype(float) / 1000, s=12,
-                   alpha=0.6, color=f"C{i}", label=reader)
-    ax.set(xlabel="Confidence (jittered)", ylabel="Reading time (s)", title="Reading time vs confidence",
-           yscale="log")
-    ax.legend(fontsize=8)
-    return fig
+    ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], orientation="horizontal",
+               tick_labels=[f"{r} · {a}" for (r, a), _ in groups], flierprops={"markersize": 3})
+    ax.set(xlabel="Reading time per case (s)")
+    ax.tick_params(axis="y", labelsize=7)
+    spec.figure = fig
+    return spec
 
 
-def decision_figure(dca: dict[str, Any]) -> Figure:
-    fig = Figure(figsize=SIZE)
+def decision_figure(dca: dict[str, Any]) -> FigureSpec:
+    spec = FigureSpec("decision_curve", "Decision curves",
+                      f"Net benefit of acting on each rater's probability at each threshold probability "
+                      f"({dca['title'].split('(')[-1].rstrip(')')}), against treating every case (grey, dashed) "
+                      "and none (black). Higher is better; only the range of thresholds that matter clinically "
+                      "is of interest.", section="decision")
+    if "na" in dca:
+        spec.na = dca["na"]
+        return spec
+    fig = Figure(figsize=SQUARE, layout="constrained")
     ax = fig.add_subplot()
     t = dca["thresholds"]
     for i, (name, curve) in enumerate(dca["curves"].items()):
-        ax.plot(t, [np.nan if v is None else v for v in curve], label=name, color=f"C{i}", lw=1.5)
+        ax.plot(t, [np.nan if v is None else v for v in curve], label=name, color=CONTEXT_PALETTE[i % 12], lw=1.4)
     if dca["treat_all"]:
         ax.plot(t, [np.nan if v is None else v for v in dca["treat_all"]], label="treat all", color="grey", ls="--")
     ax.axhline(0, color="black", lw=1, label="treat none")
     top = max([v for c in dca["curves"].values() for v in c if v is not None] + [0.05])
-    ax.set(xlabel="Threshold probability", ylabel="Net benefit", title=dca["title"], ylim=(-0.05, top * 1.15))
-    ax.legend(fontsize=8)
-    return fig
+    ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, top * 1.15))
+    ax.legend(fontsize=7, frameon=False)
+    spec.figure = fig
+    return spec
 
 
-def calibration_figure(table: pd.DataFrame, arm: str, bins: int = 5) -> Figure:
-    fig = Figure(figsize=SIZE)
+def calibration_figure(data: ReportInput, arm: str | None, bins: int = 5) -> FigureSpec:
+    spec = FigureSpec("calibration", "Calibration",
+                      f"Observed share of malignant cases against the mean stated probability in {bins} equal-width "
+                      f"probability bins ({arm} arm readers and model); the dotted diagonal is perfect calibration.",
+                      section="decision")
+    wide = rater_matrix(data.table, arm, "probability", with_truth=True)
+    truth = truth_by_case(data.table)
+    reason = NA.NO_READS if data.table.empty else NA.class_reason(truth, data.has_truth, need="any")
+    if reason:
+        spec.na = reason
+        return spec
+    fig = Figure(figsize=(4.6, 4.0), layout="constrained")
     ax = fig.add_subplot()
-    wide = rater_matrix(table, arm, "probability")
-    truth = table[table["truth"].notna()].groupby("case")["truth"].first().astype(int)
     edges = np.linspace(0, 100, bins + 1)
     for i, name in enumerate(wide.columns):
         col = wide[name].dropna()
-        y = truth.loc[col.index].to_numpy()
-        idx = np.clip(np.digitize(col.to_numpy(float), edges[1:-1]), 0, bins - 1)
-        xs, ys = [], []
-        for b in range(bins):
-            sel = idx == b
-            if sel.any():
-                xs.append(col.to_numpy(float)[sel].mean() / 100)
-                ys.append(y[sel].mean())
-        ax.plot(xs, ys, marker="o", label=name, color=f"C{i}")
+        y, p = truth.loc[col.index].to_numpy(), col.to_numpy(float)
+        idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+        xs = [p[idx == b].mean() / 100 for b in range(bins) if (idx == b).any()]
+        ys = [y[idx == b].mean() for b in range(bins) if (idx == b).any()]
+        ax.plot(xs, ys, marker="o", ms=4, label=name, color=CONTEXT_PALETTE[i % 12])
     ax.plot([0, 1], [0, 1], ls=":", color="grey")
-    ax.set(xlabel="Mean stated probability (bin)", ylabel="Observed fraction malignant",
-           title=f"Calibration ({bins} equal-width probability bins, {arm} arm and model)",
-           xlim=(0, 1), ylim=(0, 1), aspect="equal")
-    ax.legend(fontsize=8)
-    return fig
+    ax.set(xlabel="Mean stated probability", ylabel="Observed share malignant", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7, frameon=False)
+    spec.figure = fig
+    return spec
 
 
-def build_figures(table: pd.DataFrame, tables: dict[str, Any]) -> dict[str, Figure]:
-    """Every report figure, keyed by name, in report order."""
-    arm = tables["focus_arm"]
-    return {
-        "roc": roc_figure(table, arm, tables["accuracy"]["rows"]),
-        "kappa": kappa_figure(tables["kappa"]),
-        "reading_time": time_box_figure(table),
-        "time_vs_confidence": time_confidence_figure(table),
-        "decision_curve": decision_figure(tables["decision_curve"]),
-        "calibration": calibration_figure(table, arm),
-    }
+def build_figures(data: ReportInput, tables: dict[str, Any]) -> list[FigureSpec]:
+    """Every report figure, in report order (drawn or with the reason it cannot be drawn yet)."""
+    return [
+        roc_figure(data),
+        kappa_figure(tables["kappa_by_arm"]),
+        forest_figure(tables["mrmc"]),
+        ai_flow_figure(tables["ai_effect"]),
+        time_figure(data.table),
+        decision_figure(tables["decision_curve"]),
+        calibration_figure(data, tables["focus_arm"]),
+    ]

@@ -1,15 +1,16 @@
-"""Report tables: pure functions from the tidy read table to JSON-ready dicts.
+"""Report tables: pure functions from a :class:`~readerstudy.reports.model.ReportInput` to JSON-ready dicts.
 
-The tidy table has the columns ``study, case, reader, seniority, arm, session, probability
-(0-100), binary (0/1), confidence, time_ms, active_ms, submitted_at, truth (0/1)``; model rows
-have ``seniority == "model"``. Every table is a dict with ``title``, ``test``, ``conventions``,
-``columns`` and ``rows`` (a list of dicts), so writers can render any of them the same way.
+Every table is a dict with ``title``, ``test`` (the method, with its source), ``conventions``,
+``columns`` and ``rows`` (a list of dicts), so the writers render any of them the same way. A
+value that cannot be computed is ``{"na": reason}`` (:mod:`readerstudy.reports.na`); a table
+that cannot be computed at all has ``"na": reason`` and no rows. Nothing here raises for a
+study's state (no reads, one class, no truth, one reader): only for a wrong request (an arm
+or reference that the study does not have).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,29 +19,30 @@ import pandas as pd
 from readerstudy import stats
 from readerstudy.core.errors import ValidationError
 
+from . import na as NA
+from .model import MODEL_SENIORITY, SENIORITY_ORDER, ReportInput
+
 __all__ = [
-    "MODEL_SENIORITY",
-    "ReportOptions",
-    "build_tables",
+    "accuracy_table",
+    "auc_se_table",
+    "arm_order",
+    "corrections_table",
+    "empirical_auc",
+    "f",
     "focus_arm",
+    "judged",
+    "kappa_table",
+    "missing_table",
+    "model_names",
     "rater_matrix",
+    "raters_of_arm",
+    "reader_rows",
+    "time_table",
+    "truth_by_case",
 ]
 
-MODEL_SENIORITY = "model"
-MCNEMAR_EXACT_BELOW = 25
-DCA_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
-
-class ReportOptions:
-    """Which arm the reader-vs-reference comparisons use, and who the reference is."""
-
-    def __init__(self, arm: str | None = None, reference: str | None = None, level: float = 0.95) -> None:
-        self.arm = arm
-        self.reference = reference
-        self.level = level
-
-
-def _f(x: Any) -> float | None:
+def f(x: Any) -> float | None:
     """Float, with NaN/inf as None (JSON has neither)."""
     if x is None:
         return None
@@ -48,352 +50,287 @@ def _f(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _judged(table: pd.DataFrame) -> pd.DataFrame:
+def judged(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["truth"].notna()]
 
 
-def _models(table: pd.DataFrame) -> list[str]:
+def model_names(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(table.loc[table["seniority"] == MODEL_SENIORITY, "reader"]))
 
 
-def _reader_rows(table: pd.DataFrame) -> pd.DataFrame:
+def reader_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["seniority"] != MODEL_SENIORITY]
 
 
-def focus_arm(table: pd.DataFrame, arm: str | None) -> str:
-    """The arm whose readers are compared with the reference: ``arm`` or the first arm with reads."""
-    arms = list(dict.fromkeys(_reader_rows(table)["arm"]))
+def arm_order(data: ReportInput) -> list[str]:
+    """Report arms with reader reads, in protocol order (arms the protocol does not name last)."""
+    present = list(dict.fromkeys(reader_rows(data.table)["arm"]))
+    return [a for a in data.arms if a in present] + [a for a in present if a not in data.arms]
+
+
+def focus_arm(data: ReportInput, arm: str | None) -> str | None:
+    """The arm whose readers are compared with the reference: ``arm``, else the first with reads (None: no reads)."""
+    arms = arm_order(data)
     if arm is not None:
         if arm not in arms:
+            known = [a for a in data.arms] or arms
+            if arm in known:
+                return arm  # an arm of the protocol not read yet: its tables say so
             raise ValidationError(f"Arm {arm!r} has no reads in this study; arms with reads: {arms}.")
         return arm
-    if not arms:
-        raise ValidationError("The study has no reads yet: simulate or collect reads before reporting.")
-    order = [a for a in _arm_order(table) if a in arms]
-    return order[0]
+    return arms[0] if arms else None
 
 
-def _arm_order(table: pd.DataFrame) -> list[str]:
-    order = table.attrs.get("arms")
-    arms = list(dict.fromkeys(_reader_rows(table)["arm"]))
-    if order:
-        return [a for a in order if a in arms] + [a for a in arms if a not in order]
-    return arms
+def _seniority_key(table: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    sen = reader_rows(table).groupby("reader")["seniority"].first()
+    return {str(n): (SENIORITY_ORDER.get(str(s), 3), str(n)) for n, s in sen.items()}
 
 
-def rater_matrix(table: pd.DataFrame, arm: str, value: str) -> pd.DataFrame:
-    """Cases x raters (readers of ``arm`` then models) of ``value``; cases with truth only."""
-    sub = _judged(table)
-    sub = sub[(sub["arm"] == arm) | (sub["seniority"] == MODEL_SENIORITY)]
+def raters_of_arm(table: pd.DataFrame, arm: str | None) -> list[str]:
+    """Readers of ``arm`` (most senior first), then the models."""
+    key = _seniority_key(table)
+    readers = sorted(set(reader_rows(table).loc[lambda t: t["arm"] == arm, "reader"]), key=lambda n: key[n])
+    return readers + model_names(table)
+
+
+def rater_matrix(table: pd.DataFrame, arm: str | None, value: str, *, with_truth: bool = False) -> pd.DataFrame:
+    """Cases x raters (readers of ``arm`` then models) of ``value``; NaN where a rater did not read a case."""
+    sub = table[(table["arm"] == arm) | (table["seniority"] == MODEL_SENIORITY)]
+    names = raters_of_arm(sub, arm)
+    if with_truth:
+        sub = judged(sub)
+    if sub.empty:
+        return pd.DataFrame(columns=names, dtype=float)
     wide = sub.pivot_table(index="case", columns="reader", values=value, aggfunc="first", observed=True)
-    readers = list(dict.fromkeys(_reader_rows(sub)["reader"]))
-    return wide[[*readers, *[m for m in _models(sub) if m in wide.columns]]]
+    return wide.reindex(columns=names).astype(float)
 
 
-def _truth_by_case(table: pd.DataFrame) -> pd.Series:
-    return _judged(table).groupby("case")["truth"].first().astype(int)
+def truth_by_case(table: pd.DataFrame) -> pd.Series:
+    return judged(table).groupby("case")["truth"].first().astype(int)
 
 
 def _est(e: Any) -> dict[str, Any]:
-    return {"value": _f(e.value), "ci_low": _f(e.ci_low), "ci_high": _f(e.ci_high),
+    return {"value": f(e.value), "ci_low": f(e.ci_low), "ci_high": f(e.ci_high),
             "numerator": e.numerator, "denominator": e.denominator}
 
 
-def accuracy_table(table: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
+def _accuracy_cells(y: np.ndarray, pred: np.ndarray, has_truth: bool, level: float) -> dict[str, Any]:
+    any_reason = NA.class_reason(y, has_truth, need="any")
+    keys = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
+    if any_reason:
+        return {"tp": None, "fp": None, "fn": None, "tn": None, **{k: NA.na(any_reason) for k in keys}}
+    tp, fp = int(np.sum((y == 1) & (pred == 1))), int(np.sum((y == 0) & (pred == 1)))
+    fn, tn = int(np.sum((y == 1) & (pred == 0))), int(np.sum((y == 0) & (pred == 0)))
+    da = stats.diagnostic_accuracy(tp, fp, fn, tn, level=level)
+    out: dict[str, Any] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    why = {"sensitivity": None if tp + fn else "no positive cases read so far",
+           "specificity": None if tn + fp else "no negative cases read so far",
+           "ppv": None if tp + fp else NA.NO_POSITIVE_CALLS, "npv": None if tn + fn else NA.NO_NEGATIVE_CALLS,
+           "f1": None if tp + fp + fn else "no positive cases and no positive calls", "accuracy": None}
+    for k in keys:
+        out[k] = NA.na(why[k]) if why[k] else _est(getattr(da, k))
+    return out
+
+
+def empirical_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney AUC (ties count 1/2); y holds both classes."""
+    y = np.asarray(y, dtype=int)
+    s = np.asarray(score, dtype=float)
+    pos, neg = s[y == 1], s[y == 0]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
+                 / (len(pos) * len(neg)))
+
+
+def _auc_cell(y: np.ndarray, prob: np.ndarray, has_truth: bool, level: float) -> dict[str, Any]:
+    reason = NA.class_reason(y, has_truth, need="both")
+    if reason:
+        return NA.na(reason)
+    if NA.few_for_variance(y):
+        return {"value": empirical_auc(y, prob), "ci_low": None, "ci_high": None, "ci_na": NA.FEW_FOR_VARIANCE}
+    r = stats.auc_delong(y, prob, level=level)
+    return {"value": f(r.auc), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high), "se": f(r.se)}
+
+
+def accuracy_table(data: ReportInput, level: float = 0.95) -> dict[str, Any]:
+    """Per reader x arm and per model: accuracy, sensitivity, specificity, PPV, NPV, F1 and AUC."""
+    table = data.table
     rows = []
-    for (reader, arm), g in _judged(table).groupby(["reader", "arm"], sort=False):
-        y, pred, prob = g["truth"].astype(int).to_numpy(), g["binary"].astype(int).to_numpy(), g["probability"].to_numpy(float)
-        da = stats.diagnostic_accuracy.from_labels(y, pred, level=level)
-        try:
-            auc = stats.auc_delong(y, prob, level=level).to_dict()
-        except ValidationError as exc:
-            auc = {"auc": None, "ci_low": None, "ci_high": None, "note": str(exc)}
+    order = {a: i for i, a in enumerate(arm_order(data))}
+    key = _seniority_key(table)
+    groups = sorted(table.groupby(["reader", "arm"], sort=False),
+                    key=lambda kv: (kv[0][1] == "model", order.get(kv[0][1], 99), key.get(kv[0][0], (9, kv[0][0]))))
+    for (reader, arm), g in groups:
+        j = judged(g)
+        y = j["truth"].astype(int).to_numpy()
         rows.append({
-            "reader": reader, "arm": arm, "seniority": g["seniority"].iloc[0], "n": int(len(g)),
-            "tp": da.tp, "fp": da.fp, "fn": da.fn, "tn": da.tn,
-            **{k: _est(getattr(da, k)) for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")},
-            "auc": {"value": _f(auc.get("auc")), "ci_low": _f(auc.get("ci_low")), "ci_high": _f(auc.get("ci_high"))},
+            "reader": reader, "arm": arm, "seniority": g["seniority"].iloc[0], "n": int(len(g)), "n_truth": int(len(j)),
+            **_accuracy_cells(y, j["binary"].astype(int).to_numpy(), data.has_truth, level),
+            "auc": _auc_cell(y, j["probability"].to_numpy(float), data.has_truth, level),
         })
-    return {
+    realism = data.origins is not None and not data.origins.empty  # a real-vs-synthetic study (reports.realism)
+    positive = "synthetic" if realism else "malignant"
+    out = {
         "title": "Diagnostic accuracy per reader, arm and model",
-        "test": f"Proportions with Wilson score {level:.0%} CIs (F1: Wilson interval of the Jaccard index "
-                f"mapped to F1); AUC: empirical (trapezoidal) with DeLong {level:.0%} CI.",
-        "conventions": "Positive = malignant (truth 1); a reader's binary call, a model's probability >= 50. "
-                       "AUC uses the 0-100 probability.",
+        "test": f"Proportions with Wilson (1927) score {level:.0%} CIs (F1: Wilson interval of the Jaccard "
+                f"index mapped to F1); AUC: empirical (trapezoidal) with DeLong (1988) {level:.0%} CI.",
+        "conventions": f"Positive = {positive} (truth 1); a reader's binary call, a model's probability >= 50. "
+                       "AUC uses the 0-100 probability; n = reads, n_truth = reads of cases with ground truth.",
         "columns": ["reader", "arm", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "auc"],
         "rows": rows,
     }
+    if not rows:
+        out["na"] = NA.NO_READS
+    return out
 
 
-def kappa_table(table: pd.DataFrame, arm: str, level: float = 0.95) -> dict[str, Any]:
-    wide = rater_matrix(table, arm, "binary").dropna()
-    names = list(wide.columns)
-    matrix: list[list[float | None]] = []
-    pairs = []
-    for a in names:
-        row: list[float | None] = []
-        for b in names:
-            if a == b:
-                row.append(1.0)
-                continue
-            k = stats.cohen_kappa(wide[a].astype(int).to_numpy(), wide[b].astype(int).to_numpy(),
-                                  categories=[0, 1], level=level)
-            row.append(_f(k.kappa))
-            if names.index(a) < names.index(b):
-                pairs.append({"a": a, "b": b, "kappa": _f(k.kappa), "ci_low": _f(k.ci_low),
-                              "ci_high": _f(k.ci_high), "p_value": _f(k.p_value), "n": k.n})
-        matrix.append(row)
-    models = _models(table)
-    readers = [n for n in names if n not in models]
-    fleiss = {}
-    for label, cols in (("readers", readers), ("readers+model", names)):
-        if len(cols) >= 2 and (label == "readers" or len(cols) > len(readers)):
-            f = stats.fleiss_kappa(wide[cols].astype(int).to_numpy(), categories=[0, 1])
-            fleiss[label] = {"kappa": _f(f.kappa), "z": _f(f.z), "p_value": _f(f.p_value),
-                             "n_subjects": f.n_subjects, "n_raters": f.n_raters, "raters": cols}
-    return {
-        "title": f"Agreement of binary calls ({arm} arm readers and model)",
-        "test": "Cohen's unweighted kappa per pair (Fleiss-Cohen-Everitt SE, Wald CI); Fleiss' kappa of "
-                "the readers, with and without the model (z test of kappa = 0).",
-        "conventions": f"Cases with truth read by every rater in the matrix ({len(wide)} cases); "
-                       "binary calls 0/1; model call = probability >= 50.",
-        "columns": ["a", "b", "kappa", "ci_low", "ci_high", "p_value", "n"],
-        "names": names, "matrix": matrix, "rows": pairs, "fleiss": fleiss, "n_cases": int(len(wide)),
-    }
-
-
-def _reference(table: pd.DataFrame, arm: str, reference: str | None) -> str:
-    models = _models(table)
-    names = list(rater_matrix(table, arm, "binary").columns)
-    if reference is not None:
-        if reference not in names:
-            raise ValidationError(f"Reference {reference!r} is neither a model nor a reader of arm {arm!r}; "
-                                  f"choose one of {names}.")
-        return reference
-    if models:
-        return models[0]
-    order = {"senior": 0, "mid": 1, "junior": 2}
-    sen = _reader_rows(table).groupby("reader")["seniority"].first()
-    return min((n for n in names), key=lambda n: (order.get(str(sen.get(n, "")), 3), names.index(n)))
-
-
-def mcnemar_table(table: pd.DataFrame, arm: str, reference: str) -> dict[str, Any]:
-    wide = rater_matrix(table, arm, "binary")
-    truth = _truth_by_case(table)
+def auc_se_table(data: ReportInput, level: float = 0.95) -> dict[str, Any]:
+    """Per reader x arm and per model: empirical AUC with DeLong's and Hanley & McNeil's standard errors."""
+    table = data.table
+    order = {a: i for i, a in enumerate(arm_order(data))}
+    key = _seniority_key(table)
+    groups = sorted(table.groupby(["reader", "arm"], sort=False),
+                    key=lambda kv: (kv[0][1] == "model", order.get(kv[0][1], 99), key.get(kv[0][0], (9, kv[0][0]))))
     rows = []
-    for other in wide.columns:
-        if other == reference:
+    for (reader, arm), g in groups:
+        j = judged(g)
+        y = j["truth"].astype(int).to_numpy()
+        row: dict[str, Any] = {"reader": reader, "arm": arm, "n_positive": int((y == 1).sum()),
+                               "n_negative": int((y == 0).sum())}
+        reason = NA.class_reason(y, data.has_truth, need="both") or (
+            NA.FEW_FOR_VARIANCE if NA.few_for_variance(y) else None)
+        if reason:
+            rows.append({**row, "auc": NA.na(reason), "se": NA.na(reason), "se_hanley_mcneil": NA.na(reason)})
             continue
-        pair = wide[[reference, other]].dropna()
-        y = truth.loc[pair.index].to_numpy()
-        a_ok = pair[reference].astype(int).to_numpy() == y
-        b_ok = pair[other].astype(int).to_numpy() == y
-        b, c = int(np.sum(a_ok & ~b_ok)), int(np.sum(~a_ok & b_ok))
-        method = "exact" if b + c < MCNEMAR_EXACT_BELOW else "chi2"
-        r = stats.mcnemar(a_ok, b_ok, method=method, correction=True)
-        rows.append({"reference": reference, "reader": other, "n": int(len(pair)), "b": r.b, "c": r.c,
-                     "method": r.method, "statistic": _f(r.statistic), "df": r.df, "p_value": _f(r.p_value),
-                     "reference_correct": int(a_ok.sum()), "reader_correct": int(b_ok.sum())})
-    return {
-        "title": f"McNemar test: {reference} vs each rater ({arm} arm)",
-        "test": f"McNemar's test of paired correctness; exact binomial when b + c < {MCNEMAR_EXACT_BELOW}, "
-                "otherwise chi-square (1 df) with Edwards' continuity correction. Two-sided.",
-        "conventions": "b = reference correct and rater wrong, c = reference wrong and rater correct; "
-                       "cases with truth read by both.",
-        "columns": ["reference", "reader", "n", "b", "c", "method", "statistic", "p_value"],
+        r = stats.auc_delong(y, j["probability"].to_numpy(float), level=level)
+        rows.append({**row, "auc": {"value": f(r.auc), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high)},
+                     "se": f(r.se), "se_hanley_mcneil": f(r.se_hanley_mcneil)})
+    out = {
+        "title": "AUC per reader, arm and model with two standard errors",
+        "test": f"Empirical AUC with DeLong et al. (1988) SE and {level:.0%} CI; beside it the Hanley & McNeil "
+                "(1982, eq. 2) SE, which assumes exponential score distributions.",
+        "conventions": "Cases with truth; n+ / n− = positive / negative cases read.",
+        "columns": ["reader", "arm", "n_positive", "n_negative", "auc", "se", "se_hanley_mcneil"],
+        "labels": {"n_positive": "n+", "n_negative": "n−", "se": "SE (DeLong)",
+                   "se_hanley_mcneil": "SE (Hanley-McNeil)"},
         "rows": rows,
     }
+    if not rows:
+        out["na"] = NA.NO_READS
+    return out
 
 
-def delong_table(table: pd.DataFrame, arm: str, reference: str, level: float = 0.95) -> dict[str, Any]:
-    wide = rater_matrix(table, arm, "probability")
-    truth = _truth_by_case(table)
-    rows = []
-    for other in wide.columns:
-        if other == reference:
-            continue
-        pair = wide[[reference, other]].dropna()
-        y = truth.loc[pair.index].to_numpy()
-        try:
-            r = stats.delong_test(y, pair[reference].to_numpy(float), pair[other].to_numpy(float), level=level)
-        except ValidationError as exc:
-            rows.append({"reference": reference, "reader": other, "n": int(len(pair)), "note": str(exc)})
-            continue
-        rows.append({"reference": reference, "reader": other, "n": int(len(pair)), "auc_reference": _f(r.auc1),
-                     "auc_reader": _f(r.auc2), "difference": _f(r.difference), "se": _f(r.se), "z": _f(r.z),
-                     "p_value": _f(r.p_value), "ci_low": _f(r.ci_low), "ci_high": _f(r.ci_high)})
-    return {
-        "title": f"DeLong test of AUC: {reference} vs each rater ({arm} arm)",
-        "test": f"Paired DeLong test (Z, two-sided) with {level:.0%} CI of AUC(reference) - AUC(rater).",
-        "conventions": "Empirical AUCs of the 0-100 probability on cases with truth read by both.",
-        "columns": ["reference", "reader", "n", "auc_reference", "auc_reader", "difference", "ci_low",
-                    "ci_high", "p_value"],
-        "rows": rows,
-    }
-
-
-def mrmc_table(table: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
-    judged = _reader_rows(_judged(table))
-    per_arm = judged.groupby("arm")["reader"].nunique()
-    arms = [a for a in _arm_order(table) if per_arm.get(a, 0) >= 2]
-    models = _models(table)
-    if "unaided" in arms and "AI-aided" in arms:
-        tests = ["unaided", "AI-aided"]
-    elif len(arms) >= 2:
-        tests = arms[:2]
-    else:
-        tests = []
-    if tests:
-        sub = judged[judged["arm"].isin(tests)]
-        data = pd.DataFrame({"reader": sub["reader"], "test": sub["arm"], "case": sub["case"],
-                             "truth": sub["truth"].astype(int), "score": sub["probability"].astype(float)})
-        design = f"Arms compared: {tests[0]} vs {tests[1]} (test = arm)."
-    elif models and arms:
-        arm = arms[0]
-        sub = judged[judged["arm"] == arm]
-        mod = _judged(table)
-        mod = mod[mod["reader"] == models[0]].set_index("case")
-        rows = [pd.DataFrame({"reader": sub["reader"], "test": "readers", "case": sub["case"],
-                              "truth": sub["truth"].astype(int), "score": sub["probability"].astype(float)})]
-        for reader, g in sub.groupby("reader"):
-            cases = [c for c in g["case"] if c in mod.index]
-            rows.append(pd.DataFrame({"reader": reader, "test": models[0], "case": cases,
-                                      "truth": mod.loc[cases, "truth"].astype(int).to_numpy(),
-                                      "score": mod.loc[cases, "probability"].astype(float).to_numpy()}))
-        data = pd.concat(rows, ignore_index=True)
-        tests = ["readers", models[0]]
-        design = (f"Readers of the {arm} arm vs {models[0]} (no second arm with reads): the model's scores "
-                  "are paired with each reader as a reader-invariant test.")
-    else:
-        return {"title": "MRMC analysis", "test": "not run", "conventions": "",
-                "columns": [], "rows": [], "note": "Needs two arms with at least two readers each, or "
-                                                    "readers and a model."}
+def _pair_kappa(x: pd.Series, y: pd.Series, level: float) -> dict[str, Any]:
+    both = pd.concat([x, y], axis=1).dropna()
+    if both.empty:
+        return {"kappa": NA.na(NA.NO_COMMON_CASES), "n": 0}
     try:
-        res = stats.mrmc_or(data, cov="jackknife", analysis="RRRC", level=level)
-    except ValidationError as exc:
-        return {"title": "MRMC analysis", "test": "not run", "conventions": design, "columns": [],
-                "rows": [], "note": str(exc)}
-    d = res.to_dict()
-    rows = [{"test": t, "auc": _f(d["test_auc"][str(t)] if str(t) in d["test_auc"] else d["test_auc"].get(t))}
-            for t in res.tests]
-    return {
-        "title": "MRMC analysis (Obuchowski-Rockette, random readers and cases)",
-        "test": "Obuchowski-Rockette ANOVA of empirical AUCs with jackknife covariances, Hillis (2007) "
-                f"denominator df; {level:.0%} CI of the difference.",
-        "conventions": design,
-        "columns": ["test", "auc"],
-        "rows": rows,
-        "difference_of": f"{res.tests[0]} - {res.tests[1]}" if len(res.tests) == 2 else None,
-        "difference": _f(res.difference), "ci_low": _f(res.ci_low), "ci_high": _f(res.ci_high),
-        "F": _f(getattr(res, "F", None)), "df1": _f(getattr(res, "df1", None)), "df2": _f(getattr(res, "df2", None)),
-        "p_value": _f(res.p_value), "tests": [str(t) for t in res.tests], "result": d,
+        k = stats.cohen_kappa(both.iloc[:, 0].astype(int).to_numpy(), both.iloc[:, 1].astype(int).to_numpy(),
+                              categories=[0, 1], level=level)
+    except ValidationError:
+        return {"kappa": NA.na(NA.ONE_CATEGORY), "n": int(len(both))}
+    return {"kappa": {"value": f(k.kappa), "ci_low": f(k.ci_low), "ci_high": f(k.ci_high)},
+            "p_value": f(k.p_value), "n": k.n, "agreement": f(k.p_observed)}
+
+
+def _fleiss(wide: pd.DataFrame, cols: list[str]) -> dict[str, Any]:
+    complete = wide[cols].dropna()
+    base = {"raters": cols, "n_raters": len(cols), "n_subjects": int(len(complete))}
+    if len(cols) < 2:
+        return {**base, "kappa": NA.na(NA.FEWER_THAN_2_READERS)}
+    if complete.empty:
+        return {**base, "kappa": NA.na("no case read by every one of them")}
+    try:
+        r = stats.fleiss_kappa(complete.astype(int).to_numpy(), categories=[0, 1])
+    except ValidationError:
+        return {**base, "kappa": NA.na(NA.ONE_CATEGORY)}
+    return {**base, "kappa": f(r.kappa), "z": f(r.z), "p_value": f(r.p_value),
+            "percent_agreement": f(r.percent_agreement), "kappa_free": f(r.kappa_free)}
+
+
+def kappa_table(data: ReportInput, arm: str | None, level: float = 0.95) -> dict[str, Any]:
+    """Pairwise Cohen kappa (each pair on the cases both read) and Fleiss kappa (cases all read)."""
+    wide = rater_matrix(data.table, arm, "binary")
+    names = list(wide.columns)
+    models = model_names(data.table)
+    readers = [n for n in names if n not in models]
+    matrix: list[list[Any]] = []
+    pairs = []
+    for i, a in enumerate(names):
+        row: list[Any] = []
+        for j, b in enumerate(names):
+            if i == j:
+                row.append({"value": 1.0})
+                continue
+            k = _pair_kappa(wide[a], wide[b], level)
+            row.append(k["kappa"])
+            if i < j:
+                pairs.append({"a": a, "b": b, **k})
+        matrix.append(row)
+    fleiss = {"readers": _fleiss(wide, readers)}
+    if models and readers:
+        fleiss["readers+model"] = _fleiss(wide, names)
+    out = {
+        "title": f"Agreement of binary calls: {arm} arm" + (" readers and model" if models else " readers"),
+        "arm": arm,
+        "test": "Cohen's (1960) unweighted kappa per pair (Fleiss-Cohen-Everitt 1969 SE, Wald CI); Fleiss' "
+                "(1971) kappa of the readers, with and without the model (z test of kappa = 0), and Randolph's "
+                "(2005) free-marginal multirater kappa (chance agreement 1/2 for two categories).",
+        "conventions": "Each pair on the cases both raters read; Fleiss' kappa on the cases every rater read. "
+                       "Binary calls 0/1; model call = probability >= 50. Ground truth is not needed.",
+        "columns": ["a", "b", "n", "kappa", "p_value"],
+        "names": names, "matrix": matrix, "rows": pairs, "fleiss": fleiss,
     }
+    if len(names) < 2:
+        out["na"] = NA.NO_READS if not names else NA.FEWER_THAN_2_READERS
+    return out
 
 
-def time_table(table: pd.DataFrame) -> dict[str, Any]:
+def time_table(data: ReportInput) -> dict[str, Any]:
     rows = []
-    for (reader, arm), g in _reader_rows(table).groupby(["reader", "arm"], sort=False):
+    order = {a: i for i, a in enumerate(arm_order(data))}
+    key = _seniority_key(data.table)
+    groups = sorted(reader_rows(data.table).groupby(["reader", "arm"], sort=False),
+                    key=lambda kv: (order.get(kv[0][1], 99), key.get(kv[0][0], (9, kv[0][0]))))
+    for (reader, arm), g in groups:
         t = g["time_ms"].dropna().astype(float).to_numpy() / 1000.0
         a = g["active_ms"].dropna().astype(float).to_numpy() / 1000.0
         if len(t) == 0:
             continue
         q1, med, q3 = np.percentile(t, [25, 50, 75])
-        rows.append({"reader": reader, "arm": arm, "n": int(len(t)), "median_s": _f(med), "q1_s": _f(q1),
-                     "q3_s": _f(q3), "iqr_s": _f(q3 - q1),
-                     "median_active_s": _f(np.median(a)) if len(a) else None})
-    return {
+        rows.append({"reader": reader, "arm": arm, "n": int(len(t)), "median_s": f(med), "q1_s": f(q1),
+                     "q3_s": f(q3), "iqr_s": f(q3 - q1),
+                     "median_active_s": f(np.median(a)) if len(a) else None})
+    out = {
         "title": "Reading time per reader and arm",
         "test": "Descriptive: median and interquartile range (numpy linear percentiles).",
-        "conventions": "time = case shown to read submitted; active = time with the window focused; seconds.",
+        "conventions": "Time = case shown to read submitted; active = time with input and the window focused "
+                       "(pauses when idle); seconds.",
         "columns": ["reader", "arm", "n", "median_s", "q1_s", "q3_s", "iqr_s", "median_active_s"],
         "rows": rows,
     }
-
-
-def discordant_table(table: pd.DataFrame, arm: str, level: float = 0.95) -> dict[str, Any]:
-    wide = rater_matrix(table, arm, "binary")
-    models = _models(table)
-    readers = [c for c in wide.columns if c not in models]
-    calls = wide[readers].dropna()
-    disc = calls.index[calls.astype(int).nunique(axis=1) > 1]
-    truth = _truth_by_case(table)
-    rows = []
-    for name in wide.columns:
-        col = wide.loc[disc, name].dropna()
-        if len(col) == 0:
-            rows.append({"reader": name, "n": 0, "correct": 0, "accuracy": None, "ci_low": None, "ci_high": None})
-            continue
-        ok = int((col.astype(int).to_numpy() == truth.loc[col.index].to_numpy()).sum())
-        lo, hi = stats.proportion_ci(ok, len(col), level=level)
-        rows.append({"reader": name, "n": int(len(col)), "correct": ok, "accuracy": ok / len(col),
-                     "ci_low": lo, "ci_high": hi})
-    return {
-        "title": f"Discordant cases ({arm} arm): accuracy where the readers disagree",
-        "test": f"Proportion correct with Wilson {level:.0%} CI.",
-        "conventions": f"Discordant = cases with truth read by all {len(readers)} readers of the arm whose "
-                       f"binary calls differ ({len(disc)} of {len(calls)} cases).",
-        "columns": ["reader", "n", "correct", "accuracy", "ci_low", "ci_high"],
-        "rows": rows, "cases": [str(c) for c in disc],
-    }
-
-
-def decision_table(table: pd.DataFrame, arm: str, thresholds: Sequence[float] = DCA_THRESHOLDS) -> dict[str, Any]:
-    wide = rater_matrix(table, arm, "probability")
-    truth = _truth_by_case(table)
-    curves: dict[str, Any] = {}
-    treat_all = None
-    for name in wide.columns:
-        col = wide[name].dropna()
-        y = truth.loc[col.index].to_numpy()
-        try:
-            nb = stats.net_benefit(y, col.to_numpy(float) / 100.0, list(thresholds))
-        except ValidationError:
-            continue
-        curves[name] = [_f(v) for v in nb.model]
-        if treat_all is None:
-            treat_all = [_f(v) for v in nb.treat_all]
-    rows = [{"threshold": t, **{n: c[i] for n, c in curves.items()},
-             "treat_all": treat_all[i] if treat_all else None, "treat_none": 0.0}
-            for i, t in enumerate(thresholds)]
-    return {
-        "title": f"Decision curve: net benefit ({arm} arm readers and model)",
-        "test": "Net benefit = TP/n - FP/n * pt/(1 - pt) (Vickers & Elkin 2006) at threshold probability pt.",
-        "conventions": "Risk = probability / 100; treat when risk >= pt; treat-all uses the prevalence of "
-                       "each rater's cases (all raters read the same cases here).",
-        "columns": ["threshold", *curves, "treat_all", "treat_none"],
-        "rows": rows, "curves": curves, "thresholds": list(thresholds), "treat_all": treat_all,
-    }
+    if not rows:
+        out["na"] = NA.NO_TIMES if len(reader_rows(data.table)) else NA.NO_READS
+    return out
 
 
 def missing_table(missing: pd.DataFrame) -> dict[str, Any]:
     return {
         "title": "Missing reads per reader and arm",
         "test": "Counts (no imputation).",
-        "conventions": "expected = cases assigned (x2 phases for sequential arms); read = latest reads present.",
+        "conventions": "Expected = cases assigned; read = latest reads present. Missing reads are left out "
+                       "of every statistic, never imputed.",
         "columns": ["reader", "arm", "expected", "read", "missing"],
         "rows": [{k: (int(v) if isinstance(v, (int, np.integer)) else v) for k, v in r.items()}
                  for r in missing.to_dict("records")],
     }
 
 
-def build_tables(table: pd.DataFrame, missing: pd.DataFrame | None = None,
-                 options: ReportOptions | None = None) -> dict[str, Any]:
-    """Every report table, keyed by name, plus the arm and reference used."""
-    opts = options or ReportOptions()
-    arm = focus_arm(table, opts.arm)
-    reference = _reference(table, arm, opts.reference)
-    out: dict[str, Any] = {
-        "focus_arm": arm,
-        "reference": reference,
-        "accuracy": accuracy_table(table, opts.level),
-        "kappa": kappa_table(table, arm, opts.level),
-        "mcnemar": mcnemar_table(table, arm, reference),
-        "delong": delong_table(table, arm, reference, opts.level),
-        "mrmc": mrmc_table(table, opts.level),
-        "reading_time": time_table(table),
-        "discordant": discordant_table(table, arm, opts.level),
-        "decision_curve": decision_table(table, arm),
+def corrections_table(corrections: pd.DataFrame | None) -> dict[str, Any]:
+    rows = [] if corrections is None else corrections.to_dict("records")
+    return {
+        "title": "Reads corrected by a coordinator",
+        "test": "Listing (audited; the reader's original read is kept in the database).",
+        "conventions": "The final revision is the one every statistic uses; before = the reader's original answers.",
+        "columns": ["reader", "case", "arm", "revision", "before", "after", "reason", "corrected_by", "corrected_at"],
+        "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows],
     }
-    if missing is not None:
-        out["missing"] = missing_table(missing)
-    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from readerstudy.core.annotation_labels import LABEL_SET_PRESETS, Label, LabelSe
 from readerstudy.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from readerstudy.core.models import AnnotationRecord, ImageAsset, Reader, Role
 from readerstudy.imaging import mask_agreement, mask_io, mask_ops
+from readerstudy.services.auth import UserSession, require_role, require_study
 from readerstudy.services.context import AppContext
 from readerstudy.storage.uow import UnitOfWork
 
 EDIT_ROLES = frozenset({Role.ANNOTATOR, Role.COORDINATOR})
+Progress = Callable[[int, int, str], None]
 EXPORT_FORMATS = ("nifti", "dicom-seg", "png")
 DEFAULT_PRESET = "tumour"
 
@@ -90,13 +93,21 @@ def _annotator(uow: UnitOfWork, study_id: str, name: str, *, edit: bool) -> Read
     return person
 
 
-def annotator_cases(ctx: AppContext, session: Any) -> list[tuple[str, str, int | None]]:
+def _case_for(uow: UnitOfWork, session: UserSession, case_id: str, what: str,
+              roles: frozenset[Role] = EDIT_ROLES) -> Any:
+    """The case, once ``session`` may do ``what`` on it (role, and the case is of the session's study)."""
+    require_role(session, roles, what)
+    case = uow.cases.get(case_id)
+    if session.study_id and case.study_id != session.study_id:
+        raise PermissionDenied(f"That case belongs to another study than {session.study_name!r}.")
+    return case
+
+
+def annotator_cases(ctx: AppContext, session: UserSession) -> list[tuple[str, str, int | None]]:
     """The study's cases for a signed-in annotator (or coordinator): ``(case_id, pseudonym, latest
     version of this person's mask or None)``, blinded (no truth, no source)."""
-    if session.role not in EDIT_ROLES:
-        raise PermissionDenied(f"{session.name!r} is a {session.role}; the annotation workspace is for "
-                               "annotators and coordinators.")
-    with ctx.uow() as uow:
+    require_role(session, EDIT_ROLES, "the annotation workspace")
+    with ctx.uow(read=True) as uow:
         out = []
         for case in uow.cases.list(session.study_id):
             latest = uow.annotations.latest(case.id, session.participant_id)
@@ -127,21 +138,30 @@ def _latest_by_annotator(uow: UnitOfWork, case_id: str) -> dict[str, tuple[Reade
 
 
 # ----------------------------------------------------------------------------- open / save
-def open_annotation(ctx: AppContext, case_id: str, annotator_name: str
+def open_annotation(ctx: AppContext, session: UserSession, case_id: str, annotator_name: str | None = None
                     ) -> tuple[AnnotationLayer, np.ndarray, ImageAsset]:
-    """The annotator's latest version of the case's mask (or an empty layer), the image, its asset.
+    """The latest version of a case's mask (or an empty layer), the image, its asset.
 
-    The label set is the stored annotation's; without one, that of any annotator of this case;
-    otherwise the tumour preset.
+    Annotators open their own masks (``annotator_name`` None or their own name; the compare panel
+    shows others' through :func:`case_masks`); coordinators open anyone's. Readers are refused.
+    The label set is the stored annotation's; without one, the study's label set
+    (:mod:`readerstudy.services.annotation_labels`), else that of any annotator of this case;
+    otherwise the tumour preset. The layer's spacing is the image's (z, y, x) mm, or None when the
+    source gave none (PNG/JPEG, DICOM without PixelSpacing): then sizes are in pixels.
     """
-    with ctx.uow() as uow:
-        case = uow.cases.get(case_id)
-        person = _annotator(uow, case.study_id, annotator_name, edit=False)
+    name = annotator_name or session.name
+    with ctx.uow(read=True) as uow:
+        case = _case_for(uow, session, case_id, "opening an annotation")
+        if session.role == Role.ANNOTATOR and name != session.name:
+            raise PermissionDenied(f"{session.name!r} may open only their own mask, not {name!r}'s.")
+        person = _annotator(uow, case.study_id, name, edit=False)
         asset = uow.assets.image(case_id)
         record = uow.annotations.latest(case_id, person.id)
         others = uow.annotations.list(case_id)
+        study_labels = uow.label_sets.get(case.study_id)
     pixels = ctx.store.load_array(asset.path)
     shape = _grid_shape(pixels, asset)
+    spacing = asset.spacing if asset.spacing_known else None  # no mm where the file gave none
     if record is not None:
         label_set = label_set_from_stored(record.label_set)
         data = _read_mask(ctx, record)
@@ -149,28 +169,42 @@ def open_annotation(ctx: AppContext, case_id: str, annotator_name: str
             data = data.reshape(shape) if data.size == math.prod(shape) else data
         if data.shape != shape:
             raise ValidationError(f"stored mask {record.path} has shape {data.shape}, the image {shape}")
-        layer = AnnotationLayer(data, label_set, spacing=asset.spacing)
+        layer = AnnotationLayer(data, label_set, spacing=spacing)
     else:
-        label_set = label_set_from_stored(others[0].label_set if others else None)
-        layer = AnnotationLayer.empty(shape, label_set, spacing=asset.spacing)
+        if study_labels is not None:  # the coordinator's label set for the study (services.annotation_labels)
+            label_set = LabelSet.from_dict(study_labels)
+        else:
+            label_set = label_set_from_stored(others[0].label_set if others else None)
+        layer = AnnotationLayer.empty(shape, label_set, spacing=spacing)
     layer.mark_saved()
     return layer, pixels, asset
 
 
-def case_modality(ctx: AppContext, case_id: str) -> str:
-    """The case's modality (e.g. ``CT``, ``US``), for choosing a display window."""
-    with ctx.uow() as uow:
-        return uow.cases.get(case_id).modality
+def case_modality(ctx: AppContext, session: UserSession, case_id: str) -> str:
+    """The case's modality (e.g. ``CT``, ``US``), for choosing a display window (annotators, coordinators)."""
+    with ctx.uow(read=True) as uow:
+        return _case_for(uow, session, case_id, "opening a case for annotation").modality
 
 
-def save_annotation(ctx: AppContext, case_id: str, annotator_name: str, layer: AnnotationLayer
-                    ) -> AnnotationRecord:
-    """Store ``layer`` as a new version of this annotator's mask of the case (one transaction)."""
+def save_annotation(ctx: AppContext, session: UserSession, case_id: str, layer: AnnotationLayer,
+                    provenance: dict[str, Any] | None = None) -> AnnotationRecord:
+    """Store ``layer`` as a new version of the signed-in annotator's (or coordinator's) mask of the
+    case, in one transaction; it is saved and audited as ``session``'s participant only.
+
+    ``provenance`` (e.g. ``{"ai_suggested": {...}}`` from ``services.mask_suggestion``) is written
+    into the version's ``annotation.save`` audit event.
+    """
     if layer.in_stroke:
         raise ValidationError("a stroke is still in progress; finish it before saving")
+    if session.participant_id.startswith("system:"):
+        raise PermissionDenied("An annotation is saved by the annotator who drew it: sign in as that annotator "
+                               "(the command line's own session cannot save masks).")
     with ctx.uow() as uow:
-        case = uow.cases.get(case_id)
-        person = _annotator(uow, case.study_id, annotator_name, edit=True)
+        case = _case_for(uow, session, case_id, "saving an annotation")
+        person = _annotator(uow, case.study_id, session.name, edit=True)
+        if person.id != session.participant_id:
+            raise PermissionDenied(f"{session.name!r} is not the signed-in participant; sign in to save.")
+        annotator_name = person.name
         asset = uow.assets.image(case_id)
         previous = uow.annotations.latest(case_id, person.id)
         version = (previous.version if previous else 0) + 1
@@ -189,9 +223,10 @@ def save_annotation(ctx: AppContext, case_id: str, annotator_name: str, layer: A
             tmp.rename(target)
             record = uow.annotations.add(case_id, person.id, label_set=layer.label_set.to_dict(), path=rel,
                                          checksum=written.sha256, parent_id=previous.id if previous else None)
-            uow.audit.append(person.name, "annotation.save", "annotation", record.id,
+            uow.audit.append_row(person.name, "annotation.save", "annotation", record.id,
                              {"case_id": case_id, "version": record.version, "parent_id": record.parent_id,
-                              "checksum": record.checksum, "voxels": layer.voxel_counts()})
+                              "checksum": record.checksum, "voxels": layer.voxel_counts(),
+                              **({"provenance": provenance} if provenance else {})})
             uow.commit()
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -265,17 +300,23 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def agreement(ctx: AppContext, study_name: str) -> AgreementReport:
-    """Pairwise agreement of every annotator pair on every case, per label, on latest versions."""
+def agreement(ctx: AppContext, session: UserSession, study_name: str,
+              progress: Progress | None = None) -> AgreementReport:
+    """Pairwise agreement of every annotator pair on every case, per label, on latest versions (coordinators).
+
+    ``progress(i, n, pseudonym)`` is called before each case (it may raise ``Cancelled``)."""
+    require_study(session, study_name, "inter-annotator agreement")
     rows: list[AgreementRow] = []
-    with ctx.uow() as uow:
+    with ctx.uow(read=True) as uow:
         study = uow.studies.by_name(study_name)
         plan = []
         for case in uow.cases.list(study.id):
             latest = _latest_by_annotator(uow, case.id)
             if len(latest) >= 2:
                 plan.append((case, uow.assets.image(case.id), latest))
-    for case, asset, latest in plan:
+    for i, (case, asset, latest) in enumerate(plan):
+        if progress is not None:
+            progress(i, len(plan), case.pseudonym)
         masks = {name: _read_mask(ctx, rec) for name, (_, rec) in latest.items()}
         first = next(iter(latest.values()))[1]
         label_set = label_set_from_stored(first.label_set)
@@ -296,11 +337,13 @@ def agreement(ctx: AppContext, study_name: str) -> AgreementReport:
     return AgreementReport(study_name, tuple(rows), means)
 
 
-def consensus(ctx: AppContext, case_id: str, method: str = "majority") -> mask_agreement.Consensus:
+def consensus(ctx: AppContext, session: UserSession, case_id: str,
+              method: str = "majority") -> mask_agreement.Consensus:
     """Consensus of the latest versions of all annotators of a case: ``majority`` or ``staple``."""
     if method not in ("majority", "staple"):
         raise ValidationError(f"consensus method must be 'majority' or 'staple', got {method!r}")
-    with ctx.uow() as uow:
+    with ctx.uow(read=True) as uow:
+        _case_for(uow, session, case_id, "a consensus of annotators' masks")
         latest = _latest_by_annotator(uow, case_id)
     if len(latest) < 2:
         raise ValidationError(f"consensus needs masks of at least 2 annotators; this case has {len(latest)}")
@@ -327,9 +370,13 @@ def layer_volumes(layer: AnnotationLayer) -> dict[int, mask_ops.LabelVolume]:
     return mask_ops.label_volumes(layer.data, layer.spacing)
 
 
-def case_masks(ctx: AppContext, case_id: str) -> dict[str, tuple[int, np.ndarray]]:
-    """Latest saved mask of every annotator of the case: name -> (version, (z, y, x) labels)."""
-    with ctx.uow() as uow:
+def case_masks(ctx: AppContext, session: UserSession, case_id: str) -> dict[str, tuple[int, np.ndarray]]:
+    """Latest saved mask of every annotator of the case: name -> (version, (z, y, x) labels).
+
+    For the compare panel of annotators and coordinators; readers are refused.
+    """
+    with ctx.uow(read=True) as uow:
+        _case_for(uow, session, case_id, "comparing annotators' masks")
         latest = _latest_by_annotator(uow, case_id)
     out = {}
     for name, (_, rec) in latest.items():
@@ -373,13 +420,29 @@ def _source_for_dicom(pixels: np.ndarray, asset: ImageAsset) -> np.ndarray:
     return img
 
 
-def export_masks(ctx: AppContext, study_name: str, fmt: str, out_dir: str | Path,
-                 annotator: str | None = None) -> list[ExportedMask]:
+def _side_and_body_part(ctx: AppContext, case_id: str) -> dict[str, str | None]:
+    """Laterality and body part as the case's stored DICOM gives them (none for PNG/NIfTI cases)."""
+    import pydicom
+
+    with ctx.uow() as uow:
+        stored = uow.assets.for_case(case_id, "dicom")
+    if not stored:
+        return {"laterality": None, "body_part": None}
+    ds = pydicom.dcmread(ctx.store.path(stored[0].path), stop_before_pixels=True)
+    side = str(ds.get("Laterality") or ds.get("ImageLaterality") or "").upper()
+    return {"laterality": side if side in ("R", "L") else None, "body_part": str(ds.get("BodyPartExamined") or "") or None}
+
+
+def export_masks(ctx: AppContext, session: UserSession, study_name: str, fmt: str, out_dir: str | Path,
+                 annotator: str | None = None, progress: Progress | None = None) -> list[ExportedMask]:
     """Write each annotator's latest mask of each case to ``out_dir`` plus ``index.csv``.
+
+    ``progress(i, n, pseudonym)`` is called before each case (it may raise ``Cancelled``).
 
     Files are ``<pseudonym>__<annotator>.nii.gz|.dcm|.png``. With ``dicom-seg`` the source image is
     written as DICOM under ``source/<pseudonym>/`` and the SEG references it.
     """
+    require_study(session, study_name, "exporting masks")
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     out = Path(out_dir)
@@ -396,7 +459,9 @@ def export_masks(ctx: AppContext, study_name: str, fmt: str, out_dir: str | Path
                 plan.append((case, uow.assets.image(case.id), latest))
     exported: list[ExportedMask] = []
     ext = {"nifti": ".nii.gz", "dicom-seg": ".dcm", "png": ".png"}[fmt]
-    for case, asset, latest in plan:
+    for i, (case, asset, latest) in enumerate(plan):
+        if progress is not None:
+            progress(i, len(plan), case.pseudonym)
         sources = None
         for name, (_, rec) in latest.items():
             labels = _read_mask(ctx, rec)
@@ -412,7 +477,8 @@ def export_masks(ctx: AppContext, study_name: str, fmt: str, out_dir: str | Path
 
                     pixels = _source_for_dicom(ctx.store.load_array(asset.path), asset)
                     files = mask_io.write_source_dicom(pixels, out / "source" / case.pseudonym,
-                                                       geometry=_geometry(asset), patient_id=case.pseudonym)
+                                                       geometry=_geometry(asset), patient_id=case.pseudonym,
+                                                       **_side_and_body_part(ctx, case.id))
                     sources = [pydicom.dcmread(f.path) for f in files]
                 mask_io.write_dicom_seg(out / fname, labels, label_set, sources, content_creator=name,
                                         include_empty_labels=True)

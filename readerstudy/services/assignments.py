@@ -3,6 +3,8 @@
 Orders are reproducible: each (reader, arm, session) gets ``numpy.random.default_rng(seed)`` with a
 seed derived from the study seed, the reader's name, the arm and the session
 (:func:`readerstudy.core.protocol.derive_seed`), and that seed is stored in ``assignment.seed``.
+Readers and cases added after the apply extend the orders, never redraw them; what an apply does
+is computed first as a plan (:mod:`readerstudy.services.order_plan`), shown, then executed.
 Washout: a session after the first may not start before the end of the reader's previous session
 plus ``washout_days``; the date is stored in ``assignment.not_before`` when the previous session
 ends, and checked again from the stored reads when a session opens.
@@ -11,20 +13,17 @@ ends, and checked again from the stored reads when a session opens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from readerstudy.core.errors import ConflictError, ValidationError
 from readerstudy.core.models import Arm, Assignment, ReadPhase, Role
-from readerstudy.core.protocol import Protocol, derive_seed, parse_protocol, protocol_from_dict
+from readerstudy.core.protocol import Protocol, parse_protocol, protocol_from_dict
 from readerstudy.services.auth import UserSession, require_coordinator, require_reader
 from readerstudy.services.context import AppContext
+from readerstudy.services.order_plan import PROTOCOL_KEY, ApplyPlan, audit_payload, execute_plan, make_plan
 from readerstudy.storage.uow import UnitOfWork
-
-PROTOCOL_KEY = "reading"
 
 
 class WashoutPending(ConflictError):
@@ -66,58 +65,67 @@ def study_protocol(uow: UnitOfWork, study_id: str) -> Protocol | None:
     return protocol_from_dict(raw) if raw else None
 
 
-def apply_protocol(ctx: AppContext, coordinator: UserSession, protocol: Protocol) -> list[Assignment]:
-    """Store the protocol, create its arms and give every reader without assignments their orders.
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What an apply did: its plan (see :class:`~readerstudy.services.order_plan.ApplyPlan`) and the rows."""
 
-    Idempotent for an unchanged protocol: readers added later get their assignments on the next
-    call. A different protocol is refused once assignments exist (orders must not change under
-    readers' feet); start a new study instead. Returns the assignments created by this call.
+    plan: ApplyPlan
+    created: tuple[Assignment, ...]
+    extended: tuple[Assignment, ...]
+
+
+def preview_apply(ctx: AppContext, coordinator: UserSession, protocol: Protocol | None = None) -> ApplyPlan:
+    """What :func:`apply_protocol` would do now (nothing is written); ``None``: the applied protocol."""
+    require_coordinator(coordinator, "previewing a protocol")
+    with ctx.uow() as uow:
+        study = uow.studies.get(coordinator.study_id)
+        stored = study_protocol(uow, study.id)
+        return make_plan(uow, study, stored, _protocol_or_stored(study.name, protocol, stored))
+
+
+def _protocol_or_stored(study: str, protocol: Protocol | None, stored: Protocol | None) -> Protocol:
+    if protocol is not None:
+        return protocol
+    if stored is None:
+        raise ValidationError(f"Study {study!r} has no reading protocol yet; apply one first.")
+    return stored
+
+
+def apply_with_plan(ctx: AppContext, coordinator: UserSession, protocol: Protocol | None = None, *,
+                    expected: ApplyPlan | None = None, now: datetime | None = None) -> ApplyOutcome:
+    """Apply ``protocol`` (``None``: the applied one, i.e. "Update assignments"); one audited transaction.
+
+    Stores the protocol, creates its arms, gives readers without assignments their orders and
+    appends cases imported since to existing orders (rules: :mod:`readerstudy.services.order_plan`).
+    ``expected`` is the plan shown to the coordinator: if the study changed since (cases imported,
+    readers added), :class:`~readerstudy.core.errors.ConflictError` and nothing is written.
+    Raises :class:`~readerstudy.services.order_plan.ProtocolLocked` for changes refused once
+    orders exist, :class:`~readerstudy.core.errors.ValidationError` for a study without cases.
     """
     require_coordinator(coordinator, "applying a protocol")
     with ctx.uow() as uow:
         study = uow.studies.get(coordinator.study_id)
-        stored = study.protocol.get(PROTOCOL_KEY)
-        has_assignments = bool(uow.assignments.list(study.id))
-        if stored and has_assignments and protocol_from_dict(stored) != protocol:
-            raise ConflictError(f"Study {study.name!r} already has assignments from another protocol; "
-                                "protocols cannot change once orders are given. Create a new study.")
-        if not uow.cases.count(study.id):
-            raise ValidationError(f"Study {study.name!r} has no cases; import cases before applying a protocol.")
-        uow.studies.set_protocol(study.id, {**study.protocol, PROTOCOL_KEY: protocol.to_dict()})
-        arms = {a.name: a for a in uow.arms.list(study.id)}
-        for pos, spec in enumerate(protocol.arms):
-            if spec.name not in arms:
-                arms[spec.name] = uow.arms.add(study.id, spec.name, shows_ai=spec.shows_ai,
-                                               sequential=spec.sequential, position=pos)
-        created = _assign_missing(uow, study.id, protocol, arms)
-        uow.audit.append(coordinator.name, "protocol.apply", "study", study.id,
-                         {"protocol": protocol.to_dict(), "assignments_created": len(created)})
+        stored = study_protocol(uow, study.id)
+        plan = make_plan(uow, study, stored, _protocol_or_stored(study.name, protocol, stored))
+        if expected is not None and plan != expected:
+            raise ConflictError(f"Study {study.name!r} changed since this was previewed (cases or readers were "
+                                "added); review the new preview and apply again. Nothing was changed.")
+        if plan.nothing_to_do:
+            return ApplyOutcome(plan, (), ())
+        created, extended = execute_plan(uow, study, plan, now or datetime.now(UTC))
+        action = "protocol.apply" if plan.stores_protocol else "assignments.update"
+        uow.audit.append(coordinator.name, action, "study", study.id, audit_payload(plan))
         uow.commit()
-        return created
+        return ApplyOutcome(plan, tuple(created), tuple(extended))
 
 
-def _assign_missing(uow: UnitOfWork, study_id: str, protocol: Protocol, arms: dict[str, Arm]) -> list[Assignment]:
-    case_ids = [c.id for c in uow.cases.list(study_id)]
-    readers = uow.readers.list(study_id, Role.READER)
-    existing = uow.assignments.list(study_id)
-    by_reader: dict[str, list[Assignment]] = {}
-    for a in existing:
-        by_reader.setdefault(a.reader_id, []).append(a)
-    arm_names = {a.id: a.name for a in arms.values()}
-    first = [arm_names[min(v, key=lambda a: a.session).arm_id] for v in by_reader.values()]
-    group_sizes = [first.count(protocol.arms[0].name), first.count(protocol.arms[-1].name)]
-    created: list[Assignment] = []
-    for reader in readers:
-        if reader.id in by_reader:
-            continue
-        group = 0 if group_sizes[0] <= group_sizes[1] else 1  # balance first-arm groups
-        group_sizes[group] += 1
-        for session, arm_name in protocol.schedule(group):
-            seed = derive_seed(protocol.seed, reader.name, arm_name, session)
-            order = np.random.default_rng(seed).permutation(len(case_ids))
-            created.append(uow.assignments.add(study_id, reader.id, arms[arm_name].id, session=session,
-                                               seed=seed, case_ids=[case_ids[i] for i in order]))
-    return created
+def apply_protocol(ctx: AppContext, coordinator: UserSession, protocol: Protocol) -> list[Assignment]:
+    """Apply a protocol (see :func:`apply_with_plan`); returns the assignments created by this call.
+
+    Idempotent for an unchanged protocol, apart from what the study gained since: readers added
+    later get their orders and cases imported later are appended to every order.
+    """
+    return list(apply_with_plan(ctx, coordinator, protocol).created)
 
 
 def protocol_summary(ctx: AppContext, coordinator: UserSession) -> dict[str, Any]:
@@ -132,6 +140,9 @@ def protocol_summary(ctx: AppContext, coordinator: UserSession) -> dict[str, Any
                 done = _done_count(uow, a, uow.arms.get(a.arm_id))
                 rows.append({"reader": r.name, "seniority": r.seniority, "session": a.session,
                              "arm": arms[a.arm_id], "seed": a.seed, "cases": len(a.case_ids), "done": done,
+                             "appended": sum(e.count for e in a.extensions),
+                             "extensions": [{"start": e.start, "count": e.count, "seed": e.seed,
+                                             "at": e.at.isoformat()} for e in a.extensions],
                              "not_before": a.not_before.isoformat() if a.not_before else None})
         return {"study": coordinator.study_name, "protocol": protocol.to_dict() if protocol else None,
                 "assignments": rows}
@@ -144,18 +155,29 @@ def _done_count(uow: UnitOfWork, a: Assignment, arm: Arm) -> int:
     return len({r.case_id for r in uow.reads.for_assignment(a.id) if r.phase == final and r.revision == 0})
 
 
+def reader_assignments(uow: UnitOfWork, study_id: str, reader_id: str) -> list[AssignmentInfo]:
+    """One reader's assignments with progress, in reading order (session, then arm position)."""
+    arms = {a.id: a for a in uow.arms.list(study_id)}
+    out = [AssignmentInfo(a, arms[a.arm_id], _done_count(uow, a, arms[a.arm_id]), len(a.case_ids))
+           for a in uow.assignments.list(study_id, reader_id)]
+    return sorted(out, key=lambda i: (i.assignment.session, i.arm.position))
+
+
 def my_assignments(uow: UnitOfWork, user: UserSession) -> list[AssignmentInfo]:
     """The signed-in reader's assignments, in reading order (session, then arm position)."""
     require_reader(user)
-    arms = {a.id: a for a in uow.arms.list(user.study_id)}
-    out = [AssignmentInfo(a, arms[a.arm_id], _done_count(uow, a, arms[a.arm_id]), len(a.case_ids))
-           for a in uow.assignments.list(user.study_id, user.participant_id)]
-    return sorted(out, key=lambda i: (i.assignment.session, i.arm.position))
+    return reader_assignments(uow, user.study_id, user.participant_id)
 
 
 def washout_date(uow: UnitOfWork, infos: list[AssignmentInfo], current: AssignmentInfo,
                  protocol: Protocol) -> datetime | None:
-    """When ``current`` may start: stored ``not_before`` or, as a check, end of earlier sessions + washout."""
+    """When ``current`` may start: stored ``not_before`` or, as a check, end of earlier sessions + washout.
+
+    None (open now) when a coordinator reopened the session before its washout date
+    (``assignment.reopened``, see :func:`readerstudy.services.reading_admin.reopen_session`).
+    """
+    if current.assignment.reopened:
+        return None
     earlier = [i for i in infos if i.assignment.session < current.assignment.session]
     if not earlier:
         return current.assignment.not_before

@@ -83,10 +83,16 @@ class UserSession:
     name: str
     role: Role
     seniority: str = ""
+    must_change_pin: bool = False  # a coordinator reset the PIN: choose a new one before going on
 
     @property
     def is_coordinator(self) -> bool:
         return self.role == Role.COORDINATOR
+
+    @property
+    def is_system(self) -> bool:
+        """A command-line session (:func:`system_session`), not a participant who signed in."""
+        return self.participant_id.startswith("system:")
 
 
 @dataclass(frozen=True)
@@ -100,13 +106,34 @@ class Participant:
 
 def require_coordinator(session: UserSession, what: str = "this") -> None:
     """Raise :class:`PermissionDenied` unless ``session`` is a coordinator's."""
-    if session.role != Role.COORDINATOR:
+    if not isinstance(session, UserSession) or session.role != Role.COORDINATOR:
         raise PermissionDenied(f"Only a study coordinator may do {what}; sign in as a coordinator.")
 
 
 def require_reader(session: UserSession, what: str = "read cases") -> None:
+    if not isinstance(session, UserSession):
+        raise PermissionDenied(f"To {what} a reader must sign in first.")
     if session.role != Role.READER:
         raise PermissionDenied(f"Only a reader may {what}; {session.name!r} is a {session.role}.")
+
+
+def require_role(session: UserSession, roles: tuple[Role, ...] | frozenset[Role], what: str) -> None:
+    """Raise :class:`PermissionDenied` unless ``session`` has one of ``roles`` (a session is required)."""
+    if not isinstance(session, UserSession):
+        raise PermissionDenied(f"{what} needs a signed-in session; sign in first.")
+    if session.role not in roles:
+        allowed = " and ".join(sorted(f"{r}s" for r in roles))
+        raise PermissionDenied(f"{what[:1].upper()}{what[1:]} is for {allowed} only; {session.name!r} is a "
+                               f"{session.role}.")
+
+
+def require_study(session: UserSession, study_name: str, what: str,
+                  roles: tuple[Role, ...] | frozenset[Role] = (Role.COORDINATOR,)) -> None:
+    """``require_role`` and the session belongs to ``study_name`` (the CLI's local session reaches all)."""
+    require_role(session, roles, what)
+    if session.study_id and session.study_name != study_name:
+        raise PermissionDenied(f"{session.name!r} is signed in to study {session.study_name!r}, not "
+                               f"{study_name!r}; sign in to that study for {what}.")
 
 
 def studies(ctx: AppContext) -> list[str]:
@@ -119,12 +146,13 @@ SIGN_IN_ROLES = (Role.READER, Role.ANNOTATOR, Role.COORDINATOR)
 
 
 def participants(ctx: AppContext, study_name: str) -> list[Participant]:
-    """The people who may sign in to ``study_name`` (readers, annotators, coordinators), for a picker."""
+    """The people who may sign in to ``study_name`` (active readers, annotators, coordinators), for a
+    picker. Deactivated participants and model readers are not listed."""
     with ctx.uow() as uow:
         study = uow.studies.by_name(study_name)
         out = []
         for r in uow.readers.list(study.id):
-            if r.role in SIGN_IN_ROLES:
+            if r.role in SIGN_IN_ROLES and r.active:
                 out.append(Participant(r.name, r.role, bool(uow.readers.credentials(r.id)[0])))
         return out
 
@@ -149,6 +177,9 @@ def sign_in(ctx: AppContext, study_name: str, name: str, pin: str, *,
             raise AuthenticationError("Wrong name or PIN; try again.") from None
         if person.role not in SIGN_IN_ROLES:
             raise AuthenticationError(f"{name!r} is a {person.role} and cannot sign in; ask the coordinator.")
+        if not person.active:
+            raise AuthenticationError(f"{name!r} is deactivated in this study and cannot sign in; "
+                                      "ask the coordinator to reactivate the account.")
         pin_hash, failed, locked_until = uow.readers.credentials(person.id)
         t = now()
         if locked_until is not None and locked_until > t:
@@ -170,44 +201,77 @@ def sign_in(ctx: AppContext, study_name: str, name: str, pin: str, *,
             raise AuthenticationError(f"Wrong name or PIN; {left} attempt(s) left before a "
                                       f"{LOCK_SECONDS} s lock.")
         uow.readers.set_login_state(person.id, 0, None)
+        must_change = uow.readers.account(person.id)[1]
         uow.audit.append(name, "auth.sign_in", "reader", person.id, {"role": str(person.role)})
         uow.commit()
         log.info("%s signed in to %s as %s", name, study.name, person.role)
-        return UserSession(study.id, study.name, person.id, person.name, person.role, person.seniority)
+        return UserSession(study.id, study.name, person.id, person.name, person.role, person.seniority,
+                           must_change_pin=must_change)
+
+
+def sign_out(ctx: AppContext, session: UserSession) -> None:
+    """Record that ``session`` ended (shared workstations: who was signed in when is in the audit)."""
+    with ctx.uow() as uow:
+        uow.audit.append(session.name, "auth.sign_out", "reader", session.participant_id,
+                         {"role": str(session.role)})
+        uow.commit()
+    log.info("%s signed out of %s", session.name, session.study_name)
 
 
 def system_session(ctx: AppContext, study_name: str, actor: str = "cli") -> UserSession:
-    """A coordinator session for command-line tools run by whoever holds the database file.
+    """A coordinator session of one study for command-line tools run by whoever holds the database file.
 
-    The CLI has the file itself, so a PIN would protect nothing; every action it takes is still
-    audited under ``actor``. The GUI never uses this.
+    The rule (see :func:`local_session`): PIN-less coordinator sessions exist only for the CLI's
+    own local use; services and the GUI never create one (``tests/services/test_roles.py`` checks).
     """
     with ctx.uow() as uow:
         study = uow.studies.by_name(study_name)
     return UserSession(study.id, study.name, f"system:{actor}", actor, Role.COORDINATOR)
 
 
+def local_session(actor: str = "cli") -> UserSession:
+    """A database-wide coordinator session for the command line's own local use.
+
+    The rule: a coordinator session without a PIN exists only for the CLI run by whoever holds
+    the database file (a PIN would protect nothing from them); every action is audited under
+    ``actor``. The GUI and every other service call need a signed-in session.
+    """
+    return UserSession("", "", f"system:{actor}", actor, Role.COORDINATOR)
+
+
+def is_local_session(session: UserSession) -> bool:
+    """True for the CLI's own local session (:func:`local_session`): every study, no PIN."""
+    return isinstance(session, UserSession) and session.study_id == "" and session.participant_id.startswith("system:")
+
+
+def scope(ctx: AppContext, session: UserSession, study_name: str) -> UserSession:
+    """``session`` for study ``study_name``: the CLI's local session (:func:`local_session`) becomes
+    that study's coordinator session; any other session must already belong to it."""
+    if is_local_session(session):
+        require_coordinator(session, f"working on study {study_name!r}")
+        with ctx.uow(read=True) as uow:
+            study = uow.studies.by_name(study_name)
+        return UserSession(study.id, study.name, session.participant_id, session.name, Role.COORDINATOR)
+    require_study(session, study_name, f"working on study {study_name!r}", tuple(Role))
+    return session
+
+
 def add_participant(ctx: AppContext, coordinator: UserSession, name: str, role: Role, pin: str, *,
                     seniority: str = "") -> UserSession:
-    """Coordinator use case: add a reader (or coordinator) with a PIN. Returns its (unsigned) identity."""
-    require_coordinator(coordinator, "adding participants")
-    if role not in SIGN_IN_ROLES:
-        raise ValidationError(f"Participants who sign in are readers, annotators or coordinators, not {role}.")
-    pin_hash = hash_pin(pin)
-    with ctx.uow() as uow:
-        r = uow.readers.add(coordinator.study_id, name, role, seniority=seniority, pin_hash=pin_hash)
-        uow.audit.append(coordinator.name, "participant.add", "reader", r.id,
-                         {"name": name, "role": str(role), "seniority": seniority})
-        uow.commit()
-    return UserSession(coordinator.study_id, coordinator.study_name, r.id, r.name, r.role, r.seniority)
+    """Coordinator use case: add a participant with a PIN; returns its (unsigned) identity.
+
+    Kept for callers that want a :class:`UserSession`; the rules (names, PIN digits, seniority,
+    audit) are those of :func:`readerstudy.services.participants.add_participant`.
+    """
+    from readerstudy.services import participants as people
+
+    info = people.add_participant(ctx, coordinator, name, role, pin=pin, seniority=seniority)
+    return UserSession(coordinator.study_id, coordinator.study_name, info.id, info.name, info.role, info.seniority)
 
 
 def set_pin(ctx: AppContext, coordinator: UserSession, name: str, pin: str) -> None:
-    """Coordinator use case: set or reset a participant's PIN (also clears a lock)."""
-    require_coordinator(coordinator, "setting PINs")
-    with ctx.uow() as uow:
-        r = uow.readers.by_name(coordinator.study_id, name)
-        uow.readers.set_pin_hash(r.id, hash_pin(pin))
-        uow.readers.set_login_state(r.id, 0, None)
-        uow.audit.append(coordinator.name, "participant.set_pin", "reader", r.id, {})
-        uow.commit()
+    """Coordinator use case: set a participant's PIN (also clears a lock); see
+    :func:`readerstudy.services.participants.set_pin`."""
+    from readerstudy.services import participants as people
+
+    people.set_pin(ctx, coordinator, name, pin)

@@ -4,8 +4,14 @@
   bundled BUSI sample (Al-Dhabyani et al. 2020, CC0) with their tumour masks as annotations,
   3 readers (senior, mid-level, junior; PIN 0000), one annotator, one coordinator, arms
   "unaided" and "AI-aided" (sequential).
-* "Phantom liver CT/PET": 6 deterministic synthetic CT volumes with PET and liver/tumour masks,
-  for the volume paths.
+  The AI reader of the AI-aided arm is the shipped DiffKD student (``resources/models/
+  diffkd-student-busi``, trained on busi-train, never on these cases): its probability and
+  Grad-CAM map are stored for every case, and its AUC on the 79 cases (an external test) is
+  stored on the model (``Model.config["study_evaluation"]``). Nothing is trained here.
+* "Phantom liver CT/PET": 6 deterministic synthetic CT volumes, each with a PET (SUV, float32)
+  on the same grid (registered; PET-avid tumours) stored as a ``"pet"`` asset, and liver/tumour
+  masks, for the volume paths. ``resources/protocols/demo_phantom.toml``: one unaided arm, PET
+  hung fused over the CT (hot colour map, 50 %), and phantom00 as the practice case.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from readerstudy.core.errors import PermissionDenied
 from readerstudy.core.models import Role
 from readerstudy.imaging.nifti import write_nifti
 from readerstudy.imaging.phantom import make_phantom
-from readerstudy.paths import demo_dir, resources_dir
+from readerstudy.paths import demo_dir, resources_dir, shipped_model_dir
+from readerstudy.services.auth import UserSession, is_local_session, scope
 from readerstudy.services.context import AppContext
 from readerstudy.services.importing import CaseSource, import_cases
 from readerstudy.storage.store import sha256_file
@@ -28,6 +36,8 @@ from readerstudy.storage.store import sha256_file
 BUSI_STUDY = "BUSI benign vs malignant"
 PHANTOM_STUDY = "Phantom liver CT/PET"
 DEMO_PIN = "0000"
+#: Reader name of the shipped model in the demo study (the AI-aided arm of demo_busi.toml shows it).
+SHIPPED_MODEL = "DiffKD-student (busi-train)"
 BUSI_READERS = (("Senior radiologist", "senior"), ("Mid-level radiologist", "mid"),
                 ("Junior radiologist", "junior"))
 PHANTOM_LABELS = {"name": "liver/tumour", "labels": [{"id": 1, "name": "liver", "color": "#a0522d"},
@@ -39,6 +49,7 @@ Progress = Callable[[int, int, str], None]
 class DemoSummary:
     studies: dict[str, dict[str, int]] = field(default_factory=dict)
     created: bool = True
+    models: list[str] = field(default_factory=list)  # one line per model reader (its figures)
 
     def lines(self) -> list[str]:
         out = []
@@ -46,7 +57,7 @@ class DemoSummary:
             out.append(f"{name}: {s['cases']} cases ({s['positives']} positive), {s['masks']} masks, "
                        f"{s['readers']} readers, {s['annotators']} annotator(s), {s['coordinators']} coordinator(s), "
                        f"{s['arms']} arms, {s['assignments']} reading assignments")
-        return out
+        return out + self.models
 
 
 def busi_sources(root: Path | None = None) -> list[CaseSource]:
@@ -82,13 +93,26 @@ def _set_pin(ctx: AppContext, study_id: str, name: str) -> None:
         uow.commit()
 
 
-def _apply_protocol(ctx: AppContext, study_name: str) -> None:
-    """Arms, sessions and each reader's seeded order, from ``resources/protocols/demo_busi.toml``."""
-    from readerstudy.services.assignments import apply_protocol, load_protocol_file
-    from readerstudy.services.auth import system_session
+def _require_cli(session: UserSession) -> None:
+    """The demo studies are built by ``readerstudy demo`` (the CLI's local session), not from a window."""
+    if not is_local_session(session):
+        raise PermissionDenied("The demo studies are built with `readerstudy demo` on the command line.")
 
-    protocol = load_protocol_file(resources_dir() / "protocols" / "demo_busi.toml")
-    apply_protocol(ctx, system_session(ctx, study_name, "demo"), protocol)
+
+def _apply_protocol(ctx: AppContext, session: UserSession, study_name: str, file: str = "demo_busi.toml",
+                    n_cases: int | None = None) -> None:
+    """Arms, sessions and each reader's seeded order, from ``resources/protocols/<file>``.
+
+    ``n_cases`` < 2 (a one-case phantom) leaves out the protocol's practice cases (nothing would be scored).
+    """
+    import dataclasses
+
+    from readerstudy.services.assignments import apply_protocol, load_protocol_file
+
+    protocol = load_protocol_file(resources_dir() / "protocols" / file)
+    if n_cases is not None and n_cases < 2:
+        protocol = dataclasses.replace(protocol, practice=())
+    apply_protocol(ctx, scope(ctx, session, study_name), protocol)
 
 
 def _summarise(ctx: AppContext, name: str) -> dict[str, int]:
@@ -108,8 +132,26 @@ def _summarise(ctx: AppContext, name: str) -> dict[str, int]:
         }
 
 
-def build_busi(ctx: AppContext, progress: Progress | None = None, *, with_protocol: bool = True) -> None:
-    report = import_cases(ctx, BUSI_STUDY, busi_sources(), annotator="Expert annotator", progress=progress,
+def add_shipped_model(ctx: AppContext, session: UserSession, study_name: str = BUSI_STUDY,
+                      progress: Progress | None = None) -> dict:
+    """Add the shipped DiffKD student as a model reader of ``study_name``: a prediction and a
+    saliency map per case (inference only, CPU), then its figures on the study's ground truth.
+
+    Returns the evaluation (:func:`readerstudy.services.model_card.evaluate_model_on_study`).
+    Raises :class:`~readerstudy.core.errors.NotFoundError` when the checkpoint is missing.
+    """
+    from readerstudy.services.engine_adapter import predict_study
+    from readerstudy.services.model_card import evaluate_model_on_study
+
+    predict_study(ctx, session, study_name, shipped_model_dir() / "student", model_name=SHIPPED_MODEL,
+                  device="cpu", progress=progress)
+    return evaluate_model_on_study(ctx, session, study_name, SHIPPED_MODEL) or {}
+
+
+def build_busi(ctx: AppContext, session: UserSession, progress: Progress | None = None, *,
+               with_protocol: bool = True, with_model: bool = True) -> None:
+    _require_cli(session)
+    report = import_cases(ctx, session, BUSI_STUDY, busi_sources(), annotator="Expert annotator", progress=progress,
                           description="Real breast ultrasound (BUSI, Al-Dhabyani et al. 2020, CC0): "
                                       "benign vs malignant, with tumour masks.")
     if report.refused:
@@ -118,12 +160,15 @@ def build_busi(ctx: AppContext, progress: Progress | None = None, *, with_protoc
         study_id = uow.studies.by_name(BUSI_STUDY).id
     _add_people(ctx, study_id, BUSI_READERS)
     _set_pin(ctx, study_id, "Expert annotator")
+    if with_model:
+        add_shipped_model(ctx, session, BUSI_STUDY, progress)
     if with_protocol:
-        _apply_protocol(ctx, BUSI_STUDY)
+        _apply_protocol(ctx, session, BUSI_STUDY)
 
 
-def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None, *,
+def build_phantom(ctx: AppContext, session: UserSession, n: int = 6, progress: Progress | None = None, *,
                   with_protocol: bool = True) -> None:
+    _require_cli(session)
     with tempfile.TemporaryDirectory() as tmp:
         sources = []
         for i in range(n):
@@ -132,7 +177,7 @@ def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None,
             write_nifti(p.ct, img, spacing=p.spacing)
             write_nifti(p.mask, msk, spacing=p.spacing)
             sources.append(CaseSource(f"phantom{i:02d}", img, (msk,), p.malignant, site="synthetic", modality="CT"))
-        report = import_cases(ctx, PHANTOM_STUDY, sources, annotator="Expert annotator", progress=progress,
+        report = import_cases(ctx, session, PHANTOM_STUDY, sources, annotator="Expert annotator", progress=progress,
                               label_set=PHANTOM_LABELS,
                               description="Deterministic synthetic abdomen CT/PET with liver and 1-3 tumours.")
     if report.refused:
@@ -149,26 +194,49 @@ def build_phantom(ctx: AppContext, n: int = 6, progress: Progress | None = None,
                     "window": [3.0, 6.0]}
             uow.assets.add(case.id, kind="pet", path=pet_rel, checksum=sha256_file(ctx.store.path(pet_rel)),
                            format="npy", meta=meta)
+            uow.audit.append("demo", "asset.add", "case", case.id, {"kind": "pet", **uow.audit.case_files(case.id)})
         uow.commit()
         study_id = study.id
     _add_people(ctx, study_id, (("Reader 1", "senior"), ("Reader 2", "junior")))
     _set_pin(ctx, study_id, "Expert annotator")
     if with_protocol:
-        _apply_protocol(ctx, PHANTOM_STUDY)
+        _apply_protocol(ctx, session, PHANTOM_STUDY, "demo_phantom.toml", n)
 
 
-def build_demo(ctx: AppContext, *, progress: Progress | None = None, with_protocol: bool = True) -> DemoSummary:
+def build_demo(ctx: AppContext, session: UserSession, *, progress: Progress | None = None,
+               with_protocol: bool = True, with_model: bool = True) -> DemoSummary:
     """Build both demo studies unless they exist; return their summary.
 
-    ``with_protocol=False`` leaves the reading protocol (arms, sessions, orders) to the caller.
+    ``with_protocol=False`` leaves the reading protocol (arms, sessions, orders) to the caller;
+    ``with_model=False`` leaves out the shipped model's predictions (the AI-aided arm then sets
+    its cases aside until a model is run).
     """
+    _require_cli(session)
     created = False
-    with ctx.uow() as uow:
+    with ctx.uow(read=True) as uow:
         have = {s.name for s in uow.studies.list()}
     if BUSI_STUDY not in have:
-        build_busi(ctx, progress, with_protocol=with_protocol)
+        build_busi(ctx, session, progress, with_protocol=with_protocol, with_model=with_model)
         created = True
     if PHANTOM_STUDY not in have:
-        build_phantom(ctx, progress=progress, with_protocol=with_protocol)
+        build_phantom(ctx, session, progress=progress, with_protocol=with_protocol)
         created = True
-    return DemoSummary({name: _summarise(ctx, name) for name in (BUSI_STUDY, PHANTOM_STUDY)}, created)
+    return DemoSummary({name: _summarise(ctx, name) for name in (BUSI_STUDY, PHANTOM_STUDY)}, created,
+                       _model_lines(ctx, session, BUSI_STUDY))
+
+
+def _model_lines(ctx: AppContext, session: UserSession, study_name: str) -> list[str]:
+    from readerstudy.services.model_card import model_cards
+
+    out = []
+    for card in model_cards(ctx, session, study_name):
+        e = card.evaluation
+        if e.get("auc", {}).get("auc") is None:
+            out.append(f"{study_name}: AI reader {card.name} v{card.version}")
+            continue
+        a, acc = e["auc"], e["accuracy"]
+        out.append(f"{study_name}: AI reader {card.name} v{card.version}, trained on {card.trained_on or 'unknown data'}; "
+                   f"on these {e['n']} cases{' (external test)' if card.name == SHIPPED_MODEL else ''}: AUC {a['auc']:.3f} (DeLong 95% CI {a['ci_low']:.3f}-"
+                   f"{a['ci_high']:.3f}), sensitivity {acc['sensitivity']['value']:.3f}, specificity "
+                   f"{acc['specificity']['value']:.3f} at 50 %")
+    return out

@@ -3,84 +3,91 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from readerstudy import __version__
 from readerstudy.core.errors import ValidationError
-from readerstudy.reports.figures import build_figures
-from readerstudy.reports.tables import MODEL_SENIORITY, ReportOptions, build_tables
-from readerstudy.reports.writers import write_csv, write_html, write_json, write_pdf
+from readerstudy.reports.build import STEPS, ReportFiles, write_report
+from readerstudy.reports.document import ReportOptions
+from readerstudy.reports.model import MODEL_SENIORITY
+from readerstudy.reports.writers import write_csv
+from readerstudy.services.auth import UserSession, require_study
 from readerstudy.services.context import AppContext
 from readerstudy.services.report_data import ReportData, collect_report_data
+from readerstudy.services.report_provenance import safe_url
 
-__all__ = ["EXPORT_FORMATS", "ReportFiles", "export_reads", "export_report", "mrmcaov_table", "imrmc_table"]
+__all__ = ["EXPORT_FORMATS", "REPORT_STEPS", "ReportFiles", "export_reads", "export_report", "imrmc_table",
+           "mrmcaov_table", "report_command"]
 
 Progress = Callable[[int, int, str], None]
 EXPORT_FORMATS = ("imrmc", "rjafroc", "mrmcaov", "csv")
+REPORT_STEPS = STEPS + 1
 
 
-@dataclass(frozen=True)
-class ReportFiles:
-    html: Path
-    pdf: Path
-    json: Path
-    csv: Path
+def report_command(ctx: AppContext, study_name: str, out_dir: str | os.PathLike[str], reference: str | None,
+                   arm: str | None) -> str:
+    """The ``readerstudy report`` command line that writes the same report."""
+    args = ["readerstudy", "report", "--db", safe_url(ctx.url), "--study", study_name, "--out", str(out_dir)]
+    if reference:
+        args += ["--reference", reference]
+    if arm:
+        args += ["--arm", arm]
+    return shlex.join(args)
 
 
-def _prepared(ctx: AppContext, study_name: str) -> ReportData:
-    data = collect_report_data(ctx, study_name)
-    data.table.attrs["arms"] = list(data.arms)
+def export_report(ctx: AppContext, session: UserSession, study_name: str, out_dir: str | os.PathLike[str],
+                  reference: str | None = None, arm: str | None = None, progress: Progress | None = None, *,
+                  command: str | None = None, pdf: bool = True) -> ReportFiles:
+    """Write ``report.html``, ``report.pdf``, ``report.json``, ``reads.csv`` and ``figures/`` into ``out_dir``.
+
+    Works on any state of a study (no reads, interim, no ground truth): what cannot be computed
+    is "n/a" with the reason. ``reference`` is a reader's name, ``"model"`` or
+    ``"senior-consensus"`` (default: the protocol's ``reference``, else the most senior reader);
+    ``arm`` the arm compared with it. ``command`` is printed in the reproducibility footer
+    (default: the equivalent ``readerstudy report`` command). Raises
+    :class:`~readerstudy.core.errors.ValidationError` for an unknown arm or reference, and
+    :class:`~readerstudy.core.errors.Cancelled` when ``progress`` raises it (nothing is written then).
+    """
+    require_study(session, study_name, "exporting a study's report")
+    if progress is not None:
+        progress(0, REPORT_STEPS, "collecting reads")
+    cmd = command or report_command(ctx, study_name, out_dir, reference, arm)
+    data = collect_report_data(ctx, session, study_name, command=cmd)
+    shifted = None if progress is None else (lambda i, n, m: progress(i + 1, n + 1, m))
+    return write_report(data, out_dir, ReportOptions(arm=arm, reference=reference), shifted, pdf=pdf)
+
+
+def _prepared(ctx: AppContext, session: UserSession, study_name: str) -> ReportData:
+    data = collect_report_data(ctx, session, study_name)
     if data.table.empty:
-        raise ValidationError(f"Study {study_name!r} has no reads or model predictions to report.")
+        raise ValidationError(f"Study {study_name!r} has no reads or model predictions to export yet.")
     return data
 
 
-def export_report(ctx: AppContext, study_name: str, out_dir: str | os.PathLike[str], reference: str | None = None,
-                  arm: str | None = None, progress: Progress | None = None) -> ReportFiles:
-    """Write ``report.html``, ``report.pdf``, ``report.json`` and ``reads.csv`` into ``out_dir``."""
-    steps = 6
+def _head_text(ctx: AppContext) -> str:
+    """``seq:hash (N events)`` of the audit chain now (``audit verify --expect-head`` takes it)."""
+    from readerstudy.storage.audit import chain_head
 
-    def tick(i: int, msg: str) -> None:
-        if progress is not None:
-            progress(i, steps, msg)
+    with ctx.uow(read=True) as uow:
+        assert uow.session is not None
+        head = chain_head(uow.session)
+    return "none (no audit events)" if head is None else f"{head.seq}:{head.hash} ({head.events} events)"
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tick(0, "collecting reads")
-    data = _prepared(ctx, study_name)
-    tick(1, "computing statistics")
-    tables = build_tables(data.table, data.missing, ReportOptions(arm=arm, reference=reference))
-    tick(2, "drawing figures")
-    figures = build_figures(data.table, tables)
-    meta: dict[str, Any] = {
-        "study": data.study,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "app_version": __version__,
-        "arms": ", ".join(data.arms),
-        "models": ", ".join(data.models) or "none",
-        "focus_arm": tables["focus_arm"],
-        "reference": tables["reference"],
-        "n_reads": int((data.table["seniority"] != MODEL_SENIORITY).sum()),
-        "n_model_predictions": int((data.table["seniority"] == MODEL_SENIORITY).sum()),
-        "n_missing_reads": int(data.missing["missing"].sum()) if len(data.missing) else 0,
-        "conventions": list(data.conventions),
-    }
-    tick(3, "writing JSON and CSV")
-    files = ReportFiles(out / "report.html", out / "report.pdf", out / "report.json", out / "reads.csv")
-    write_json(files.json, meta, tables)
-    write_csv(files.csv, data.table)
-    tick(4, "writing HTML")
-    write_html(files.html, meta, tables, figures)
-    tick(5, "writing PDF")
-    write_pdf(files.pdf, meta, tables, figures)
-    tick(6, "done")
-    return files
+
+def _provenance(ctx: AppContext, study_name: str, fmt: str, path: Path) -> None:
+    """``<export>.provenance.json`` next to an export: what it is and the audit chain head it was made at
+    (the formats R reads have no room for a footer)."""
+    import json
+    from datetime import UTC, datetime
+
+    from readerstudy import __version__
+
+    info = {"study": study_name, "format": fmt, "file": path.name, "app_version": __version__,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "audit_chain_head": _head_text(ctx)}
+    path.with_name(path.name + ".provenance.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 
 def _reads_only(data: ReportData) -> pd.DataFrame:
@@ -145,19 +152,25 @@ def write_rjafroc(path: Path, data: ReportData) -> Path:
     return path
 
 
-def export_reads(ctx: AppContext, study_name: str, fmt: str, out_file: str | os.PathLike[str]) -> Path:
-    """Write the study's reads as ``fmt`` (one of :data:`EXPORT_FORMATS`) to ``out_file``."""
+def export_reads(ctx: AppContext, session: UserSession, study_name: str, fmt: str,
+                 out_file: str | os.PathLike[str]) -> Path:
+    """Write the study's reads as ``fmt`` (one of :data:`EXPORT_FORMATS`) to ``out_file`` (coordinators).
+
+    ``<out_file>.provenance.json`` next to it records the audit chain head it was made at.
+    """
+    require_study(session, study_name, "exporting a study's reads")
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
     path = Path(out_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = _prepared(ctx, study_name)
+    data = _prepared(ctx, session, study_name)
     if fmt == "csv":
-        return write_csv(path, data.table)
-    if fmt == "imrmc":
+        write_csv(path, data.export_table)
+    elif fmt == "imrmc":
         imrmc_table(data).to_csv(path, index=False)
-        return path
-    if fmt == "mrmcaov":
+    elif fmt == "mrmcaov":
         mrmcaov_table(data).to_csv(path, index=False)
-        return path
-    return write_rjafroc(path, data)
+    else:
+        write_rjafroc(path, data)
+    _provenance(ctx, study_name, fmt, path)
+    return path

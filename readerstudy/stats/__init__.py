@@ -13,8 +13,17 @@ from .decision import NetBenefitResult, net_benefit
 from .krippendorff import KrippendorffAlphaResult, krippendorff_alpha
 from .mcnemar import McNemarResult, mcnemar
 from .mrmc import MRMCResult, mrmc_or
+from .power import (
+    ORComponents,
+    PowerResult,
+    SampleSizeResult,
+    cases_for_power,
+    mrmc_power,
+    or_components,
+    power_table,
+)
 from .proportions import DiagnosticAccuracy, Estimate, diagnostic_accuracy, proportion_ci
-from .roc import AUCResult, DeLongTestResult, auc_delong, delong_test
+from .roc import AUCResult, DeLongTestResult, auc_delong, delong_test, hanley_mcneil_se
 
 __all__ = [
     "AUCResult",
@@ -28,15 +37,23 @@ __all__ = [
     "MRMCResult",
     "McNemarResult",
     "NetBenefitResult",
+    "ORComponents",
+    "PowerResult",
+    "SampleSizeResult",
     "auc_delong",
+    "cases_for_power",
     "cohen_kappa",
     "delong_test",
     "diagnostic_accuracy",
     "fleiss_kappa",
+    "hanley_mcneil_se",
     "krippendorff_alpha",
     "mcnemar",
     "mrmc_dbm",
     "mrmc_or",
+    "mrmc_power",
     "net_benefit",
+    "or_components",
+    "power_table",
     "proportion_ci",
 ]

@@ -11,8 +11,9 @@ Covariances of the reader x test AUC estimates (Hillis 2014; MRMCaov ``cov_metho
 * unbiased: the U-statistic estimator of Gallas (2006, Acad Radiol 13:353-362; Gallas et al.
   2007) from the four moments of the success kernel.
 
-Two reader-tests that read no case in common have covariance 0 by design (nested designs);
-delong and unbiased also need identical case sets for the pairs that do share cases.
+Two reader-tests that read no case in common have covariance 0 by design (nested and split-plot
+designs); delong and unbiased also need identical case sets for the pairs that do share cases,
+which split-plot designs have (every reader of a group reads the group's cases in every test).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from readerstudy.core.errors import ValidationError
 
 from ._placements import placements
 
-__all__ = ["MRMCData", "covariance", "parse_mrmc"]
+__all__ = ["READERS_NESTED", "SPLIT_PLOT", "MRMCData", "covariance", "parse_mrmc", "reader_groups"]
 
 _COLUMNS = ("reader", "test", "case", "truth", "score")
 
@@ -89,12 +90,22 @@ def _column(data: Any, name: str) -> NDArray[Any]:
 
 
 def _truth_per_case(
-    truth_raw: NDArray[Any], case_idx: NDArray[np.intp], n_cases: int, cases: tuple[Any, ...]
+    truth_raw: NDArray[Any], case_idx: NDArray[np.intp], n_cases: int, cases: tuple[Any, ...],
+    positive: Any = None,
 ) -> NDArray[np.bool_]:
     labels, t_idx = _factorize("truth", truth_raw)
     if len(labels) != 2:
         raise ValidationError(
             f"truth must hold two classes (0 = non-diseased, 1 = diseased), found {list(labels)}."
+        )
+    if positive is not None:
+        if positive not in labels:
+            raise ValidationError(f"positive={positive!r} is not one of the truth labels {list(labels)}.")
+        t_idx = (np.asarray(labels, dtype=object)[t_idx] == positive).astype(np.intp)
+    elif set(labels) not in ({0, 1}, {False, True}):
+        raise ValidationError(
+            f"truth holds {list(labels)}: use 0 = non-diseased and 1 = diseased (or booleans), or pass "
+            "positive=<label of the diseased class>, as for the ROC functions."
         )
     per_case = np.full(n_cases, -1, dtype=np.intp)
     per_case[case_idx] = t_idx
@@ -106,20 +117,60 @@ def _truth_per_case(
     return per_case == 1  # the larger label (1/True) is the positive class, as in MRMCaov
 
 
+SPLIT_PLOT = "split-plot (cases nested within reader groups)"
+
+
+def reader_groups(present: NDArray[np.bool_]) -> tuple[tuple[int, ...], ...] | None:
+    """Reader groups of a split-plot design, or None when the design is not split-plot.
+
+    A split-plot design (Obuchowski 2009, Acad Radiol 16:209-217; Obuchowski, Gallas & Hillis 2012,
+    Acad Radiol 19:1508-1517): the readers fall into G >= 2 groups; the readers of one group read
+    the same cases, and those same cases in every test; no case is read by two groups.
+    ``present`` is (T, R, K); the groups are tuples of reader indices, in order of first reader.
+    """
+    t_n, r_n, _ = present.shape
+    if not (present == present[:1]).all():  # a reader reads other cases in another test
+        return None
+    masks = present[0]  # (R, K)
+    _, group = np.unique(masks, axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    order = list(dict.fromkeys(group.tolist()))
+    if len(order) < 2 or len(order) == r_n:
+        return None  # one group is factorial; one reader per group is cases nested within readers
+    reps = masks[[int(np.flatnonzero(group == g)[0]) for g in order]].astype(np.int64)
+    overlap = reps @ reps.T
+    np.fill_diagonal(overlap, 0)
+    if overlap.any():
+        return None
+    return tuple(tuple(int(r) for r in np.flatnonzero(group == g)) for g in order)
+
+
+READERS_NESTED = "readers nested within tests"
+
+
 def _design(present: NDArray[np.bool_]) -> str:
     if present.all():
         return "factorial"
+    read_in = present.any(axis=2)
+    if not read_in.all():
+        return READERS_NESTED
     by_reader = present.any(axis=0)  # (R, K)
     by_test = present.any(axis=1)  # (T, K)
     if (by_reader.sum(axis=0) == 1).all() and present.shape[1] > 1:
         return "cases nested within readers"
     if (by_test.sum(axis=0) == 1).all() and present.shape[0] > 1:
         return "cases nested within tests"
+    if reader_groups(present) is not None:
+        return SPLIT_PLOT
     return "partially paired"
 
 
-def parse_mrmc(data: Any) -> MRMCData:
-    """Validate a long table (reader, test, case, truth, score) and compute AUCs and jackknife values."""
+def parse_mrmc(data: Any, positive: Any = None) -> MRMCData:
+    """Validate a long table (reader, test, case, truth, score) and compute AUCs and jackknife values.
+
+    ``truth`` is 0/1 (or False/True) with 1 the diseased class; other labels need ``positive``
+    (the diseased label), so that "normal"/"abnormal" is never ordered alphabetically.
+    """
     cols = {c: _column(data, c) for c in _COLUMNS}
     lengths = {c: len(v) for c, v in cols.items()}
     if len(set(lengths.values())) != 1:
@@ -147,7 +198,7 @@ def parse_mrmc(data: Any) -> MRMCData:
         raise ValidationError(
             f"MRMC analysis needs at least two readers, found {R}; use delong_test for one reader."
         )
-    truth = _truth_per_case(cols["truth"], ki, K, cases)
+    truth = _truth_per_case(cols["truth"], ki, K, cases, positive)
     flat = (ti * R + ri) * K + ki
     uniq, counts = np.unique(flat, return_counts=True)
     if (counts > 1).any():
@@ -159,6 +210,14 @@ def parse_mrmc(data: Any) -> MRMCData:
     scores = np.full((T, R, K), np.nan)
     scores[ti, ri, ki] = score
     present = ~np.isnan(scores)
+    read_in = present.any(axis=2)  # (T, R)
+    nested_readers = bool((read_in.sum(axis=0) == 1).all())
+    if not read_in.all() and not nested_readers:
+        t, r = (int(i[0]) for i in np.nonzero(~read_in))
+        raise ValidationError(
+            f"Reader {readers[r]!r} scored no case in test {tests[t]!r} but reads in other tests: every "
+            "reader reads in every test, or (readers nested within tests) each reader in one test only."
+        )
     auc = np.empty((T, R))
     jack = np.empty((T * R, K))
     v10s: list[NDArray[np.float64]] = []
@@ -166,6 +225,12 @@ def parse_mrmc(data: Any) -> MRMCData:
     for t in range(T):
         for r in range(R):
             idx = np.flatnonzero(present[t, r])
+            if idx.size == 0:  # readers nested within tests: this reader reads another test
+                auc[t, r] = np.nan
+                jack[t * R + r] = np.nan
+                v10s.append(np.empty(0))
+                v01s.append(np.empty(0))
+                continue
             pos = truth[idx]
             m, n = int(pos.sum()), int((~pos).sum())
             if m < 2 or n < 2:
@@ -188,6 +253,7 @@ def parse_mrmc(data: Any) -> MRMCData:
 
 def _jackknife_cov(d: MRMCData) -> NDArray[np.float64]:
     centred = d.jack - d.jack.mean(axis=1, keepdims=True)
+    centred[np.isnan(centred)] = 0.0  # reader-tests never read (readers nested within tests)
     k = d.n_cases
     return (k - 1) / k * (centred @ centred.T)
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
+
+from . import _dist
 
 __all__ = [
     "ResultMixin",
@@ -93,7 +94,7 @@ def check_level(level: float) -> float:
 
 def two_sided_z(level: float) -> float:
     """Standard normal quantile z such that P(|Z| <= z) = level."""
-    return float(_sps.norm.ppf(0.5 + level / 2.0))
+    return float(_dist.norm.ppf(0.5 + level / 2.0))
 
 
 def as_1d(name: str, values: ArrayLike) -> NDArray[Any]:

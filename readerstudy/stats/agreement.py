@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
+from . import _dist
 from ._validation import ResultMixin, as_1d, check_choice, check_level, check_same_length, two_sided_z
 
 __all__ = ["CohenKappaResult", "FleissKappaResult", "cohen_kappa", "fleiss_kappa"]
@@ -133,7 +133,7 @@ def _kappa_from_table(
         ci_high=float(kappa + z_crit * se),
         se0=se0,
         z=float(z),
-        p_value=float(2.0 * _sps.norm.sf(abs(z))),
+        p_value=float(2.0 * _dist.norm.sf(abs(z))),
         n=int(round(n)),
         level=level,
         weights="none" if weights is None else str(weights),
@@ -244,6 +244,10 @@ class FleissKappaResult(ResultMixin):
     se0 : sqrt(var0).
     percent_agreement : percentage (0-100) of subjects on which all raters chose the same
         category (irr ``agree``, tolerance 0).
+    kappa_free : Randolph's (2005) free-marginal multirater kappa ``(P_bar - 1/q) / (1 - 1/q)``,
+        q the number of categories (columns of the table: pass ``categories`` to count categories
+        nobody chose), for designs where raters were not told how many cases fall in each
+        category (Brennan & Prediger 1981; statsmodels ``fleiss_kappa(method="randolph")``).
     n_subjects, n_raters : table dimensions.
     categories : category labels, in column order.
     """
@@ -260,6 +264,7 @@ class FleissKappaResult(ResultMixin):
     n_subjects: int
     n_raters: int
     categories: tuple[Any, ...]
+    kappa_free: float
 
 
 def _fleiss_from_counts(counts: NDArray[np.float64], categories: Sequence[Any]) -> FleissKappaResult:
@@ -281,6 +286,7 @@ def _fleiss_from_counts(counts: NDArray[np.float64], categories: Sequence[Any]) 
     se0 = float(np.sqrt(var0))
     z = kappa / se0
     unanimous = (counts == m).any(axis=1)
+    q = counts.shape[1]
     return FleissKappaResult(
         kappa=float(kappa),
         p_observed=p_bar,
@@ -289,11 +295,12 @@ def _fleiss_from_counts(counts: NDArray[np.float64], categories: Sequence[Any]) 
         subject_agreement=tuple(float(v) for v in p_i),
         se0=se0,
         z=float(z),
-        p_value=float(2.0 * _sps.norm.sf(abs(z))),
+        p_value=float(2.0 * _dist.norm.sf(abs(z))),
         percent_agreement=float(100.0 * unanimous.mean()),
         n_subjects=n_sub,
         n_raters=int(m),
         categories=tuple(categories),
+        kappa_free=float((p_bar - 1.0 / q) / (1.0 - 1.0 / q)),
     )
 
 

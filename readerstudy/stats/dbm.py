@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
+from . import _dist
 from ._mrmc_data import MRMCData, parse_mrmc
 from ._validation import ResultMixin, check_choice, check_level
 from .mrmc import ANALYSES, _comparison, _pairs, _single_ci, safe_div
@@ -135,7 +135,7 @@ def three_way_ms(y: NDArray[np.float64]) -> dict[str, float]:
     return {key: (0.0 if v <= 1e-14 * scale else v) for key, v in ms.items()}
 
 
-def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMResult:
+def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95, positive: Any = None) -> DBMResult:
     """Dorfman-Berbaum-Metz analysis of the empirical AUC, with normalised pseudovalues and ddf_H.
 
     Parameters
@@ -144,6 +144,7 @@ def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMRe
         a fully crossed (factorial) design: every reader scores every case in every test.
     analysis : "RRRC", "FRRC" or "RRFC".
     level : confidence level.
+    positive : the diseased label when ``truth`` is not 0/1 or boolean (see :func:`mrmc_or`).
 
     Returns
     -------
@@ -159,7 +160,7 @@ def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMRe
     """
     check_choice("analysis", analysis, ANALYSES)
     level = check_level(level)
-    d = parse_mrmc(data)
+    d = parse_mrmc(data, positive)
     if d.design != "factorial":
         raise ValidationError(
             f"DBM needs every reader to score every case in every test; this design is {d.design}. "
@@ -224,7 +225,7 @@ def mrmc_dbm(data: Any, *, analysis: str = "RRRC", level: float = 0.95) -> DBMRe
         F=float(f),
         df1=float(t_n - 1),
         df2=float(df2),
-        p_value=float(_sps.f.sf(f, t_n - 1, df2)),
+        p_value=float(_dist.f_sf(f, t_n - 1, df2)),
         difference=None if first is None else first["difference"],
         se=None if first is None else first["se"],
         ci_low=None if first is None else first["ci_low"],

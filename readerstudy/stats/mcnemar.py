@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
+from . import _dist
 from ._validation import ResultMixin, check_choice, check_same_length
 
 __all__ = ["McNemarResult", "mcnemar"]
@@ -108,10 +108,10 @@ def mcnemar(
     b, c = _to_table(table_or_a, b_correct)
     nd = b + c
     if method == "exact":
-        p = 1.0 if nd == 0 else min(1.0, 2.0 * float(_sps.binom.cdf(min(b, c), nd, 0.5)))
+        p = 1.0 if nd == 0 else min(1.0, 2.0 * float(_dist.binom_cdf(min(b, c), nd, 0.5)))
         return McNemarResult(float(min(b, c)), None, p, b, c, method, False)
     if nd == 0:
         return McNemarResult(0.0, 1, 1.0, b, c, method, bool(correction))
     yates = 1.0 if (correction and b != c) else 0.0
     stat = (abs(b - c) - yates) ** 2 / nd
-    return McNemarResult(float(stat), 1, float(_sps.chi2.sf(stat, 1)), b, c, method, bool(correction))
+    return McNemarResult(float(stat), 1, float(_dist.chi2_sf(stat, 1)), b, c, method, bool(correction))

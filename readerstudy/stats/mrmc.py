@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as _sps
 
-from ._mrmc_data import MRMCData, covariance, parse_mrmc
+from readerstudy.core.errors import ValidationError
+
+from . import _dist
+from ._mrmc_data import READERS_NESTED, MRMCData, covariance, parse_mrmc, reader_groups
 from ._validation import ResultMixin, check_choice, check_level
 
 __all__ = ["MRMCResult", "mrmc_or"]
@@ -42,7 +44,9 @@ class MRMCResult(ResultMixin):
     ``p_value``, with ``error_term_MS`` its denominator. ``difference, se, ci_low, ci_high``
     describe test 1 - test 2 when there are two tests (None otherwise; see ``pairwise`` for all
     pairs). ``single`` holds each test's own CI; ``reader`` (FRRC) the reader-specific
-    comparisons. Fields that do not apply to the chosen analysis are None.
+    comparisons. Fields that do not apply to the chosen analysis are None. ``groups`` (split-plot
+    designs only): one entry per reader group with its ``readers`` and its ``n_cases``,
+    ``n_positive``, ``n_negative``.
     """
 
     method: str
@@ -83,6 +87,7 @@ class MRMCResult(ResultMixin):
     pairwise: tuple[dict[str, Any], ...]
     single: dict[Any, dict[str, float | None]]
     reader: dict[str, list[Any]] | None = field(default=None)
+    groups: tuple[dict[str, Any], ...] | None = field(default=None)
 
 
 def safe_div(num: float, den: float) -> float:
@@ -115,7 +120,7 @@ def _cov_terms(cov: NDArray[np.float64], t_count: int, r_count: int) -> tuple[fl
 
 
 def _comparison(label: str, diff: float, se: float, df: float, level: float) -> dict[str, Any]:
-    dist = _sps.norm if not np.isfinite(df) else _sps.t(df)
+    dist = _dist.t(df)
     stat = diff / se if se > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, diff)))
     q = float(dist.ppf(0.5 + level / 2))
     return {
@@ -131,7 +136,7 @@ def _comparison(label: str, diff: float, se: float, df: float, level: float) -> 
 
 
 def _single_ci(auc: float, se: float, df: float, level: float, **extra: float) -> dict[str, float | None]:
-    dist = _sps.norm if not np.isfinite(df) else _sps.t(df)
+    dist = _dist.t(df)
     q = float(dist.ppf(0.5 + level / 2))
     return {
         "auc": float(auc),
@@ -165,17 +170,17 @@ def or_analysis(
         denom = ms_tr + r_n * max(cov2 - cov3, 0.0)
         f, df1 = safe_div(ms_t, denom), float(t_n - 1)
         df2 = denom**2 / (ms_tr**2 / ((t_n - 1) * (r_n - 1))) if ms_tr > 0 else float("inf")
-        p = float(_sps.f.sf(f, df1, df2))
+        p = float(_dist.f_sf(f, df1, df2))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), df2
     elif analysis == "FRRC":
         denom = var_e - cov1 + (r_n - 1) * max(cov2 - cov3, 0.0)
         x2, dfx = safe_div((t_n - 1) * ms_t, denom), float(t_n - 1)
-        p = float(_sps.chi2.sf(x2, dfx))
+        p = float(_dist.chi2_sf(x2, dfx))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), float("inf")
     else:
         denom = ms_tr
         f, df1, df2 = safe_div(ms_t, denom), float(t_n - 1), float((t_n - 1) * (r_n - 1))
-        p = float(_sps.f.sf(f, df1, df2))
+        p = float(_dist.f_sf(f, df1, df2))
         se_pair, df_pair = np.sqrt(2.0 / r_n * denom), df2
     pairwise = tuple(
         _comparison(lab, means[i] - means[j], se_pair, df_pair, level) for i, j, lab in _pairs(d.tests)
@@ -248,7 +253,21 @@ def or_analysis(
         pairwise=pairwise,
         single=single,
         reader=reader_block,
+        groups=_groups(d),
     )
+
+
+def _groups(d: MRMCData) -> tuple[dict[str, Any], ...] | None:
+    found = reader_groups(d.present)
+    if found is None:
+        return None
+    out = []
+    for members in found:
+        cases = d.present[0, members[0]]
+        pos = int(d.truth[cases].sum())
+        out.append({"readers": [d.readers[r] for r in members], "n_cases": int(cases.sum()),
+                    "n_positive": pos, "n_negative": int(cases.sum()) - pos})
+    return tuple(out)
 
 
 def _reader_specific(d: MRMCData, cov: NDArray[np.float64], level: float) -> dict[str, list[Any]]:
@@ -285,7 +304,8 @@ def _reader_specific(d: MRMCData, cov: NDArray[np.float64], level: float) -> dic
     return out
 
 
-def mrmc_or(data: Any, *, cov: str = "jackknife", analysis: str = "RRRC", level: float = 0.95) -> MRMCResult:
+def mrmc_or(data: Any, *, cov: str = "jackknife", analysis: str = "RRRC", level: float = 0.95,
+            positive: Any = None) -> MRMCResult:
     """Obuchowski-Rockette MRMC comparison of tests by the empirical (trapezoidal) AUC.
 
     Parameters
@@ -301,6 +321,8 @@ def mrmc_or(data: Any, *, cov: str = "jackknife", analysis: str = "RRRC", level:
         readers: chi-square test and reader-specific comparisons) or "RRFC" (fixed cases:
         the conventional test x reader ANOVA).
     level : confidence level for the intervals.
+    positive : the diseased label when ``truth`` is not 0/1 or boolean (e.g. "abnormal");
+        other labels without it are refused rather than ordered alphabetically.
 
     Returns
     -------
@@ -315,9 +337,91 @@ def mrmc_or(data: Any, *, cov: str = "jackknife", analysis: str = "RRRC", level:
     RRFC: ``F = MS_T / MS_TR`` on (T-1, (T-1)(R-1)) df. Unbalanced (partially paired or nested)
     designs are analysed with the case-jackknife over all cases, pairs of reader-tests without
     a common case having covariance 0, as MRMCaov does.
+
+    Split-plot designs (reader groups, each reading its own cases in every test; Obuchowski 2009,
+    Obuchowski, Gallas & Hillis 2012) need no other formula: cov2 and cov3 are averages over all
+    pairs of readers, those of different groups contributing 0. With c2, c3 the within-group
+    covariances, G groups of R/G readers, ``(R - 1) cov2 = (R/G - 1) c2``, so
+    ``E[MS_TR + R (cov2 - cov3)] = var_TR + var_error - cov1 + (R/G - 1)(c2 - c3)``, which is
+    R/2 times the variance of the reader-averaged difference under the split-plot OR model; the
+    single-test and fixed-reader variances follow likewise. All three covariance methods apply
+    (the readers of a group share one case set); ``groups`` lists the groups found.
+
+    Readers nested within tests (each reader reads one test; MRMCaov design 4) are analysed by
+    :func:`readers_nested_analysis` (RRRC with jackknife covariances only).
     """
     check_choice("cov", cov, ("jackknife", "delong", "unbiased"))
     check_choice("analysis", analysis, ANALYSES)
     level = check_level(level)
-    d = parse_mrmc(data)
+    d = parse_mrmc(data, positive)
+    if d.design == READERS_NESTED:
+        if analysis != "RRRC" or cov != "jackknife":
+            raise ValidationError(
+                "Readers nested within tests (each reader reads one test) is analysed with random readers and "
+                "cases and jackknife covariances only: use analysis='RRRC', cov='jackknife'."
+            )
+        return readers_nested_analysis(d, covariance(d, cov), level)
     return or_analysis(d, covariance(d, cov), analysis, level, cov)
+
+
+def readers_nested_analysis(d: MRMCData, cov: NDArray[np.float64], level: float) -> MRMCResult:
+    """OR analysis when each reader reads one test only (MRMCaov design 4; Hillis 2014, Stat Med 33:330).
+
+    With J_t readers in test t and J = sum J_t: ``MS_T = sum_t J_t (mean_t - mean)^2 / (T - 1)``,
+    ``MS[R(T)] = sum_t sum_r (theta_tr - mean_t)^2 / (J - T)``; Cov1 = 0 (no reader reads two
+    tests), Cov2 and Cov3 averaged over the reader pairs that exist. ``E = MS[R(T)] + n* max(Cov2
+    - Cov3, 0)`` with ``n* = (J - sum J_t^2 / J) / (T - 1)``, ``F = MS_T / E`` on (T - 1,
+    ``E^2 / [MS[R(T)]^2 / (J - T)]``) df; difference SE ``sqrt((1/J_i + 1/J_j) E)``. ``MS_R``
+    holds MS[R(T)]; ``MS_TR``, ``var_TR`` are NaN and ``var_R = MS[R(T)] - var_error + Cov2``.
+    """
+    read_in = d.present.any(axis=2)  # (T, R)
+    t_n = d.T
+    j_t = read_in.sum(axis=1)
+    j = int(j_t.sum())
+    theta = d.auc
+    means = np.array([theta[t, read_in[t]].mean() for t in range(t_n)])
+    grand = float(theta[read_in].mean())
+    ms_t = float((j_t * (means - grand) ** 2).sum()) / (t_n - 1)
+    ms_r = float(sum(((theta[t, read_in[t]] - means[t]) ** 2).sum() for t in range(t_n))) / (j - t_n)
+    rows = read_in.ravel()
+    tt, rr = np.divmod(np.arange(t_n * d.R), d.R)
+    both = rows[:, None] & rows[None, :]
+    same_t = tt[:, None] == tt[None, :]
+    off = rr[:, None] != rr[None, :]
+    var_e = float(np.diag(cov)[rows].mean())
+    cov2 = float(cov[both & same_t & off].mean())
+    cov3 = float(cov[both & ~same_t & off].mean())
+    n_star = (j - float((j_t**2).sum()) / j) / (t_n - 1)
+    denom = ms_r + n_star * max(cov2 - cov3, 0.0)
+    df2 = denom**2 / (ms_r**2 / (j - t_n)) if ms_r > 0 else float("inf")
+    f = safe_div(ms_t, denom)
+    pairwise = tuple(
+        _comparison(lab, means[a] - means[b], float(np.sqrt((1 / j_t[a] + 1 / j_t[b]) * denom)), df2, level)
+        for a, b, lab in _pairs(d.tests)
+    )
+    single: dict[Any, dict[str, float | None]] = {}
+    for t, name in enumerate(d.tests):
+        idx = np.flatnonzero(read_in[t]) + t * d.R
+        block = cov[np.ix_(idx, idx)]
+        k = len(idx)
+        cov2_t = float(block[~np.eye(k, dtype=bool)].mean()) if k > 1 else 0.0
+        ms_r_t = float(np.var(theta[t, read_in[t]], ddof=1))
+        num = ms_r_t + k * max(cov2_t, 0.0)
+        df_t = num**2 / (ms_r_t**2 / (k - 1)) if ms_r_t > 0 else float("inf")
+        single[name] = _single_ci(means[t], np.sqrt(num / k), df_t, level, cov2=cov2_t, MS_R=ms_r_t,
+                                  var_error=float(np.diag(block).mean()))
+    first = pairwise[0] if t_n == 2 else None
+    nan = float("nan")
+    return MRMCResult(
+        method="OR", cov_method="jackknife", analysis="RRRC", level=level, design=d.design, tests=d.tests,
+        readers=d.readers, n_cases=d.n_cases, n_positive=int(d.truth.sum()), n_negative=int((~d.truth).sum()),
+        reader_auc={name: tuple(float(v) for v in theta[t][read_in[t]]) for t, name in enumerate(d.tests)},
+        test_auc={name: float(means[t]) for t, name in enumerate(d.tests)},
+        MS_T=ms_t, MS_R=ms_r, MS_TR=nan, var_R=ms_r - var_e + cov2, var_TR=nan, var_error=var_e, cov1=0.0,
+        cov2=cov2, cov3=cov3, corr1=0.0, corr2=safe_div(cov2, var_e), corr3=safe_div(cov3, var_e),
+        error_term_MS=float(denom), F=float(f), df1=float(t_n - 1), df2=float(df2), X2=None, df=None,
+        p_value=float(_dist.f_sf(f, t_n - 1, df2)),
+        difference=None if first is None else first["difference"], se=None if first is None else first["se"],
+        ci_low=None if first is None else first["ci_low"], ci_high=None if first is None else first["ci_high"],
+        pairwise=pairwise, single=single, reader=None, groups=None,
+    )

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
+from . import _dist
 from ._validation import ResultMixin, binary_labels, check_choice, check_level, check_same_length, two_sided_z
 
 __all__ = ["DiagnosticAccuracy", "Estimate", "diagnostic_accuracy", "proportion_ci"]
@@ -63,8 +63,8 @@ def proportion_ci(
         raise ValidationError(f"successes ({x}) exceed n ({n_}).")
     alpha = 1.0 - level
     if method == "clopper_pearson":
-        low = 0.0 if x == 0 else float(_sps.beta.ppf(alpha / 2, x, n_ - x + 1))
-        high = 1.0 if x == n_ else float(_sps.beta.ppf(1 - alpha / 2, x + 1, n_ - x))
+        low = 0.0 if x == 0 else float(_dist.beta_ppf(alpha / 2, x, n_ - x + 1))
+        high = 1.0 if x == n_ else float(_dist.beta_ppf(1 - alpha / 2, x + 1, n_ - x))
         return low, high
     z = two_sided_z(level)
     p = x / n_

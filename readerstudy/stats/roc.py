@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as _sps
 
 from readerstudy.core.errors import ValidationError
 
+from . import _dist
 from ._placements import placements
 from ._validation import (
     ResultMixin,
@@ -32,7 +32,7 @@ from ._validation import (
     two_sided_z,
 )
 
-__all__ = ["AUCResult", "DeLongTestResult", "auc_delong", "delong_test"]
+__all__ = ["AUCResult", "DeLongTestResult", "auc_delong", "delong_test", "hanley_mcneil_se"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class AUCResult(ResultMixin):
     se : sqrt(variance).
     ci_low, ci_high : auc -/+ z se, clipped to [0, 1] (pROC ``ci.auc(method="delong")``).
     n_positive, n_negative : m and n.
+    se_hanley_mcneil : the Hanley & McNeil (1982, Radiology 143:29-36, eq. 2) standard error,
+        which assumes exponential score distributions (:func:`hanley_mcneil_se`); shown beside
+        DeLong's for comparison with older publications.
     """
 
     auc: float
@@ -57,6 +60,7 @@ class AUCResult(ResultMixin):
     level: float
     n_positive: int
     n_negative: int
+    se_hanley_mcneil: float
 
 
 def _prepare(
@@ -109,7 +113,31 @@ def auc_delong(y_true: ArrayLike, scores: ArrayLike, *, positive: Any = 1, level
         level=level,
         n_positive=m,
         n_negative=n,
+        se_hanley_mcneil=hanley_mcneil_se(auc, m, n),
     )
+
+
+def hanley_mcneil_se(auc: float, n_positive: int, n_negative: int) -> float:
+    """Standard error of an AUC by Hanley & McNeil (1982), eq. 2.
+
+    ``SE^2 = [A(1 - A) + (n_a - 1)(Q1 - A^2) + (n_n - 1)(Q2 - A^2)] / (n_a n_n)`` with
+    ``Q1 = A / (2 - A)`` and ``Q2 = 2 A^2 / (1 + A)`` (exponential approximation), ``n_a``
+    diseased (positive) and ``n_n`` non-diseased cases.
+
+    Raises
+    ------
+    ValidationError
+        when ``auc`` is outside [0, 1] or a class has no case.
+    """
+    if not 0.0 <= auc <= 1.0:
+        raise ValidationError(f"auc must lie in [0, 1], got {auc!r}.")
+    if n_positive < 1 or n_negative < 1:
+        raise ValidationError(f"Both classes need cases: {n_positive} positive, {n_negative} negative.")
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    var = (auc * (1 - auc) + (n_positive - 1) * (q1 - auc * auc) + (n_negative - 1) * (q2 - auc * auc)) / (
+        n_positive * n_negative
+    )
+    return float(np.sqrt(max(var, 0.0)))
 
 
 @dataclass(frozen=True)
@@ -227,7 +255,7 @@ def delong_test(
             covariance=float(cov_m[0, 1]),
             se=se,
             z=stat,
-            p_value=_p_value(stat, alternative, _sps.norm),
+            p_value=_p_value(stat, alternative, _dist.norm),
             ci_low=diff - zc * se,
             ci_high=diff + zc * se,
             df=None,
@@ -244,7 +272,7 @@ def delong_test(
     diff = auc1 - auc2
     stat = _ratio(diff, se)
     df = (var1 + var2) ** 2 / (var1**2 / (len(s1) - 1) + var2**2 / (len(s2) - 1)) if se > 0 else float("inf")
-    dist = _sps.t(df)
+    dist = _dist.t(df)
     tc = float(dist.ppf(0.5 + level / 2))
     return DeLongTestResult(
         auc1=auc1,

@@ -49,11 +49,29 @@ def asset(r: orm.ImageAssetRow) -> m.ImageAsset:
         is_cine=bool(meta.get("is_cine", False)),
         frame_time_ms=meta.get("frame_time_ms"),
         window=tuple(window) if window else None,
+        burned_in_annotation=str(meta.get("burned_in_annotation", "") or ""),
+        clean_pixel_rects=tuple(tuple(int(v) for v in r) for r in meta.get("clean_pixel_rects", ()) or ()),
+        invert=bool(meta.get("invert", False)),
+        photometric=str(meta.get("photometric", "MONOCHROME2")),
+        notes=tuple(meta.get("notes", ())),
+        spacing_known=_spacing_known(meta),
     )
 
 
+def _spacing_known(meta: dict) -> bool:
+    """Whether the stored spacing came from the file. Assets imported before the flag was stored:
+    unknown when the import noted the 1 mm stand-in, or for an unplaced 2D image at exactly 1 mm
+    (how PNG/JPEG were stored); a true 1 mm spacing of such an image is then shown in pixels."""
+    if "spacing_known" in meta:
+        return bool(meta["spacing_known"])
+    if any("1 mm assumed" in str(n) for n in meta.get("notes", ()) or ()):
+        return False
+    flat_2d = not meta.get("is_volume", False) and not meta.get("is_cine", False)
+    return not (flat_2d and not meta.get("placed", False) and list(meta.get("spacing", (1.0, 1.0, 1.0))) == [1.0] * 3)
+
+
 def reader(r: orm.ReaderRow) -> m.Reader:
-    return m.Reader(r.id, r.study_id, r.name, m.Role(r.role), r.seniority)
+    return m.Reader(r.id, r.study_id, r.name, m.Role(r.role), r.seniority, bool(r.active))
 
 
 def arm(r: orm.ArmRow) -> m.Arm:
@@ -61,9 +79,13 @@ def arm(r: orm.ArmRow) -> m.Arm:
 
 
 def assignment(r: orm.AssignmentRow) -> m.Assignment:
+    extensions = tuple(m.OrderExtension(int(e["start"]), int(e["count"]), int(e["seed"]),
+                                        datetime.fromisoformat(e["at"]))  # stored with its UTC offset
+                       for e in r.case_ids.get("extensions", ()))
     return m.Assignment(
         r.id, r.study_id, r.reader_id, r.arm_id, r.session, r.seed,
-        tuple(r.case_ids["order"]), aware(r.not_before),
+        tuple(r.case_ids["order"]), aware(r.not_before), extensions,
+        dict(r.reopened) if r.reopened is not None else None,
     )
 
 
@@ -76,6 +98,8 @@ def read(r: orm.ReadRow) -> m.Read:
         app_version=r.app_version, view_state=dict(r.view_state or {}),
         ai_shown=dict(r.ai_shown) if r.ai_shown is not None else None,
         corrected_by=r.corrected_by, reason=r.reason,
+        answers=dict(r.answers.get("values") or {}) if r.answers is not None else None,
+        answers_schema=r.answers.get("schema") if r.answers is not None else None,
     )
 
 
@@ -91,10 +115,12 @@ def model(r: orm.ModelRow) -> m.ModelInfo:
 
 
 def prediction(r: orm.PredictionRow) -> m.Prediction:
-    return m.Prediction(r.id, r.run_id, r.model_id, r.case_id, r.probability, r.saliency_path, aware(r.created_at))
+    return m.Prediction(r.id, r.run_id, r.model_id, r.case_id, r.probability, r.saliency_path, aware(r.created_at),
+                        bool(r.in_training_set))
 
 
 def audit(r: orm.AuditEventRow) -> m.AuditEvent:
     return m.AuditEvent(
         r.seq, aware(r.at), r.actor, r.action, r.entity, r.entity_id, dict(r.payload or {}), r.prev_hash, r.hash,
+        r.chain or "",
     )

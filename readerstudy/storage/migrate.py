@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, event, inspect, text
 
 from readerstudy.core.errors import SchemaError
 from readerstudy.paths import migrations_dir
@@ -23,6 +23,31 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("version_locations", str(migrations_dir() / "versions"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+def _migration_engine(url: str) -> Engine:
+    """The engine migrations run on. On SQLite, foreign keys are OFF while migrating: batch
+    migrations copy a table and drop the old one, and with foreign keys ON that drop deletes
+    every child row through ON DELETE CASCADE (e.g. all predictions of a ``model_run`` rebuild).
+    The Alembic documentation's advice for batch mode; integrity is checked afterwards."""
+    engine = make_engine(url)
+    if sqlite_path(url) is not None or url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _foreign_keys_off(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=OFF")
+            cur.close()
+    return engine
+
+
+def _check_foreign_keys(conn) -> None:  # noqa: ANN001 - a SQLAlchemy Connection
+    if conn.dialect.name != "sqlite":
+        return
+    bad = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
+    if bad:
+        table, rowid, parent = bad[0][0], bad[0][1], bad[0][2]
+        raise SchemaError(f"The migration left {len(bad)} row(s) pointing at missing rows (first: {table} "
+                          f"row {rowid} -> {parent}); nothing was changed. Report this with the database.")
 
 
 def head_revision() -> str:
@@ -74,7 +99,7 @@ def upgrade(db: str | Path, revision: str = "head", *, backup: bool = True) -> P
     Raises :class:`SchemaError` (and changes nothing) for a database from a newer version.
     """
     url = to_url(db)
-    engine = make_engine(url)
+    engine = _migration_engine(url)
     try:
         rev = check_not_newer(engine)
         target = head_revision() if revision == "head" else revision
@@ -89,6 +114,7 @@ def upgrade(db: str | Path, revision: str = "head", *, backup: bool = True) -> P
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            _check_foreign_keys(conn)
         return copy
     finally:
         engine.dispose()
@@ -96,12 +122,13 @@ def upgrade(db: str | Path, revision: str = "head", *, backup: bool = True) -> P
 
 def downgrade(db: str | Path, revision: str) -> None:
     url = to_url(db)
-    engine = make_engine(url)
+    engine = _migration_engine(url)
     try:
         with engine.begin() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, revision)
+            _check_foreign_keys(conn)
     finally:
         engine.dispose()
 

@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -114,6 +116,10 @@ class ReaderRow(Base):
     pin_hash: Mapped[str] = mapped_column(String(300), default="")
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # deactivated participants keep their reads but cannot sign in (never deleted: reads reference them)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # set by a coordinator's PIN reset: the participant chooses a new PIN at the next sign-in
+    must_change_pin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ArmRow(Base):
@@ -138,6 +144,8 @@ class AssignmentRow(Base):
     seed: Mapped[int] = mapped_column(Integer)
     case_ids: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"order": [case ids]}
     not_before: Mapped[datetime | None] = mapped_column(nullable=True)
+    # {"at", "by", "reason"}: a coordinator opened this session before its washout date
+    reopened: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -164,6 +172,7 @@ class ReadRow(Base):
     ai_shown: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     corrected_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {"schema", "values"}; 0007
 
 
 class AnnotationRow(Base):
@@ -180,6 +189,17 @@ class AnnotationRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LabelSetRow(Base):
+    """A study's annotation label set (what new masks start with); ``labels`` is ``LabelSet.to_dict()``."""
+
+    __tablename__ = "label_set"
+    id: Mapped[str] = _pk()
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ModelRow(Base):
     __tablename__ = "model"
     __table_args__ = (UniqueConstraint("study_id", "name", "version"),)
@@ -194,14 +214,35 @@ class ModelRow(Base):
 
 
 class ModelRunRow(Base):
+    """One engine job (training, synthesis, batch prediction), run in a child process.
+
+    ``status``: queued, running, cancelled, failed, done or interrupted (a run left running by a
+    GUI that was killed). ``model_id`` stays empty until the run's model exists (a training run's
+    model is created when it is first added as a reader). ``data``: what the run was given (study,
+    case counts, split); ``metrics``: what it measured (held-out evaluation); ``command``: the argv
+    of the child process (``python -m readerstudy engine ...``) that Resume runs again.
+    """
+
     __tablename__ = "model_run"
     id: Mapped[str] = _pk()
-    model_id: Mapped[str] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str | None] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"), index=True,
+                                                 nullable=True)
+    study_id: Mapped[str | None] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True,
+                                                 nullable=True)
     kind: Mapped[str] = mapped_column(String(32), default="predict")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="running")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    preset: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    device: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    out_dir: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    log_path: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    command: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PredictionRow(Base):
@@ -214,6 +255,8 @@ class PredictionRow(Base):
     probability: Mapped[float] = mapped_column(Float)
     saliency_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The model was trained on this case (the same case, or the same image in another study).
+    in_training_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SyntheticImageRow(Base):
@@ -235,9 +278,15 @@ class SyntheticImageRow(Base):
 
 
 class AuditEventRow(Base):
-    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical JSON of the event)``."""
+    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical JSON of the event)``.
+
+    ``chain`` is ``""`` for this database's own chain, else the name of a sealed segment merged
+    from another site's database (see ``services/merge.py``).
+    """
 
     __tablename__ = "audit_event"
+    # two writers that raced from the same tip cannot both append (a chain never forks)
+    __table_args__ = (UniqueConstraint("chain", "prev_hash"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
@@ -245,6 +294,6 @@ class AuditEventRow(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # unique: two writers that raced from the same tip cannot both append (the chain never forks)
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chain: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from readerstudy.core import models as m
 from readerstudy.core.errors import ConflictError, NotFoundError
+from readerstudy.core.reading import validate_model_probability
 from readerstudy.storage import convert
 from readerstudy.storage import models as orm
 
@@ -30,10 +31,13 @@ class _Repo:
 
 
 class StudyRepository(_Repo):
-    def add(self, name: str, description: str = "", protocol: dict[str, Any] | None = None) -> m.Study:
+    def add(self, name: str, description: str = "", protocol: dict[str, Any] | None = None, *,
+            study_id: str | None = None) -> m.Study:
         if self._s.scalar(select(orm.StudyRow.id).where(orm.StudyRow.name == name)):
             raise ConflictError(f"A study named {name!r} already exists; choose another name.")
         row = orm.StudyRow(name=name, description=description, protocol=protocol or {})
+        if study_id is not None:
+            row.id = study_id
         self._s.add(row)
         self._s.flush()
         return convert.study(row)
@@ -196,8 +200,30 @@ class ReaderRepository(_Repo):
         row.failed_attempts = failed_attempts
         row.locked_until = locked_until
 
-    def set_pin_hash(self, reader_id: str, pin_hash: str) -> None:
-        self._get(orm.ReaderRow, reader_id, "participant").pin_hash = pin_hash
+    def set_pin_hash(self, reader_id: str, pin_hash: str, *, must_change: bool = False) -> None:
+        """Store a new PIN hash; ``must_change`` asks for a new PIN at the next sign-in (a reset)."""
+        row = self._get(orm.ReaderRow, reader_id, "participant")
+        row.pin_hash = pin_hash
+        row.must_change_pin = must_change
+
+    def account(self, reader_id: str) -> tuple[bool, bool]:
+        """(active, must_change_pin): for the sign-in and participants services."""
+        row = self._get(orm.ReaderRow, reader_id, "participant")
+        return bool(row.active), bool(row.must_change_pin)
+
+    def set_active(self, reader_id: str, active: bool) -> None:
+        self._get(orm.ReaderRow, reader_id, "participant").active = active
+
+    def rename(self, reader_id: str, new_name: str) -> None:
+        row = self._get(orm.ReaderRow, reader_id, "participant")
+        q = select(orm.ReaderRow.id).where(orm.ReaderRow.study_id == row.study_id, orm.ReaderRow.name == new_name,
+                                           orm.ReaderRow.id != reader_id)
+        if self._s.scalar(q):
+            raise ConflictError(f"A participant named {new_name!r} already exists in this study; choose another name.")
+        row.name = new_name
+
+    def set_seniority(self, reader_id: str, seniority: str) -> None:
+        self._get(orm.ReaderRow, reader_id, "participant").seniority = seniority
 
 
 class ArmRepository(_Repo):
@@ -214,6 +240,20 @@ class ArmRepository(_Repo):
 
     def get(self, arm_id: str) -> m.Arm:
         return convert.arm(self._get(orm.ArmRow, arm_id, "arm"))
+
+    def update(self, arm_id: str, *, shows_ai: bool, sequential: bool, position: int) -> m.Arm:
+        row = self._get(orm.ArmRow, arm_id, "arm")
+        row.shows_ai, row.sequential, row.position = shows_ai, sequential, position
+        self._s.flush()
+        return convert.arm(row)
+
+    def remove_unused(self, arm_id: str) -> None:
+        """Delete an arm that no assignment uses (a protocol replaced before any order was given)."""
+        used = self._s.scalar(select(func.count()).where(orm.AssignmentRow.arm_id == arm_id))
+        if used:
+            raise ConflictError("This arm has reader assignments; it cannot be removed.")
+        self._s.delete(self._get(orm.ArmRow, arm_id, "arm"))
+        self._s.flush()
 
     def by_name(self, study_id: str, name: str) -> m.Arm:
         for a in self.list(study_id):
@@ -245,6 +285,22 @@ class AssignmentRepository(_Repo):
         """Washout: the session may not start before ``when`` (set when the previous session ends)."""
         self._get(orm.AssignmentRow, assignment_id, "assignment").not_before = when
 
+    def extend(self, assignment_id: str, case_ids: list[str], *, seed: int, at: datetime) -> m.Assignment:
+        """Append ``case_ids`` to the order (earlier entries untouched) and record the block's seed."""
+        row = self._get(orm.AssignmentRow, assignment_id, "assignment")
+        order = list(row.case_ids["order"])
+        if set(order) & set(case_ids):
+            raise ConflictError("Some of these cases are already in this order; an order lists a case once.")
+        record = {"start": len(order), "count": len(case_ids), "seed": seed, "at": at.isoformat()}
+        row.case_ids = {**row.case_ids, "order": order + list(case_ids),
+                        "extensions": [*row.case_ids.get("extensions", []), record]}  # new dict: JSON change seen
+        self._s.flush()
+        return convert.assignment(row)
+
+    def set_reopened(self, assignment_id: str, info: dict[str, Any]) -> None:
+        """A coordinator opened this session before its washout date (``{"at", "by", "reason"}``)."""
+        self._get(orm.AssignmentRow, assignment_id, "assignment").reopened = dict(info)
+
 
 class ReadRepository(_Repo):
     def add(self, **fields: Any) -> m.Read:
@@ -266,6 +322,21 @@ class ReadRepository(_Repo):
         q = (select(orm.ReadRow).join(orm.AssignmentRow, orm.ReadRow.assignment_id == orm.AssignmentRow.id)
              .where(orm.AssignmentRow.study_id == study_id).order_by(orm.ReadRow.submitted_at))
         return [convert.read(r) for r in self._s.scalars(q)]
+
+    def for_reader(self, study_id: str, reader_id: str) -> list[m.Read]:
+        """Every read (all revisions) of one reader in one study, oldest first."""
+        q = (select(orm.ReadRow).join(orm.AssignmentRow, orm.ReadRow.assignment_id == orm.AssignmentRow.id)
+             .where(orm.AssignmentRow.study_id == study_id, orm.ReadRow.reader_id == reader_id)
+             .order_by(orm.ReadRow.submitted_at, orm.ReadRow.revision))
+        return [convert.read(r) for r in self._s.scalars(q)]
+
+    def count_by_reader(self, study_id: str) -> dict[str, int]:
+        """Number of stored reads (revision 0) per reader id in one study."""
+        q = (select(orm.ReadRow.reader_id, func.count())
+             .join(orm.AssignmentRow, orm.ReadRow.assignment_id == orm.AssignmentRow.id)
+             .where(orm.AssignmentRow.study_id == study_id, orm.ReadRow.revision == 0)
+             .group_by(orm.ReadRow.reader_id))
+        return {rid: int(n) for rid, n in self._s.execute(q)}
 
     def max_revision(self, assignment_id: str, case_id: str, phase: m.ReadPhase) -> int | None:
         q = select(func.max(orm.ReadRow.revision)).where(
@@ -306,6 +377,25 @@ class AnnotationRepository(_Repo):
         return self._s.scalar(q) or 0
 
 
+class LabelSetRepository(_Repo):
+    """One label set per study (a dict as :meth:`LabelSet.to_dict` gives), or none."""
+
+    def get(self, study_id: str) -> dict[str, Any] | None:
+        row = self._s.scalar(select(orm.LabelSetRow).where(orm.LabelSetRow.study_id == study_id))
+        return None if row is None else dict(row.labels)
+
+    def put(self, study_id: str, labels: dict[str, Any]) -> str:
+        """Insert or replace the study's label set; returns the row id."""
+        row = self._s.scalar(select(orm.LabelSetRow).where(orm.LabelSetRow.study_id == study_id))
+        if row is None:
+            row = orm.LabelSetRow(study_id=study_id, name=str(labels.get("name") or "labels"), labels=labels)
+            self._s.add(row)
+        else:
+            row.name, row.labels = str(labels.get("name") or "labels"), labels
+        self._s.flush()
+        return row.id
+
+
 class ModelRepository(_Repo):
     def add(self, study_id: str, reader_id: str, *, name: str, version: str, checkpoint_hash: str = "",
             config: dict[str, Any] | None = None) -> m.ModelInfo:
@@ -326,20 +416,22 @@ class ModelRepository(_Repo):
         return convert.model(row) if row else None
 
     def start_run(self, model_id: str, kind: str = "predict", params: dict[str, Any] | None = None) -> str:
-        row = orm.ModelRunRow(model_id=model_id, kind=kind, params=params or {})
+        model = self._get(orm.ModelRow, model_id, "model")
+        row = orm.ModelRunRow(model_id=model_id, study_id=model.study_id, kind=kind, params=params or {})
         self._s.add(row)
         self._s.flush()
         return row.id
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
+    def finish_run(self, run_id: str, status: str = "done") -> None:
         row = self._get(orm.ModelRunRow, run_id, "model run")
         row.status = status
         row.finished_at = datetime.now(UTC)
 
     def add_prediction(self, run_id: str, model_id: str, case_id: str, probability: float,
-                       saliency_path: str | None = None) -> m.Prediction:
+                       saliency_path: str | None = None, *, in_training_set: bool = False) -> m.Prediction:
+        probability = validate_model_probability(probability, f"prediction for case {case_id}")
         row = orm.PredictionRow(run_id=run_id, model_id=model_id, case_id=case_id, probability=probability,
-                                saliency_path=saliency_path)
+                                saliency_path=saliency_path, in_training_set=in_training_set)
         self._s.add(row)
         self._s.flush()
         return convert.prediction(row)
@@ -362,6 +454,19 @@ class ModelRepository(_Repo):
 
     def get(self, model_id: str) -> m.ModelInfo:
         return convert.model(self._get(orm.ModelRow, model_id, "model"))
+
+    def run_params(self, model_id: str) -> list[dict[str, Any]]:
+        """The ``params`` of the model's runs, oldest first (copies)."""
+        q = select(orm.ModelRunRow.params).where(orm.ModelRunRow.model_id == model_id).order_by(
+            orm.ModelRunRow.started_at)
+        return [dict(p or {}) for p in self._s.scalars(q)]
+
+    def update_config(self, model_id: str, values: dict[str, Any]) -> m.ModelInfo:
+        """Merge ``values`` into the model's JSON ``config`` (top-level keys replaced)."""
+        row = self._get(orm.ModelRow, model_id, "model")
+        row.config = {**(row.config or {}), **values}
+        self._s.flush()
+        return convert.model(row)
 
 
 class SyntheticRepository(_Repo):

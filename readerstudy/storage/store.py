@@ -7,6 +7,7 @@ or crashed import leaves nothing half-written. Every file is recorded with its s
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from readerstudy.core.errors import ValidationError
+from readerstudy.core.errors import IntegrityFailure, ValidationError
 
 
 def sha256_file(path: Path) -> str:
@@ -52,6 +53,25 @@ class PixelStore:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    @contextmanager
+    def staging_area(self) -> Iterator[Path]:
+        """Yield an empty folder for a whole run (one sub-folder per item, moved with :meth:`place`);
+        whatever is still in it at the end is removed, whether the run succeeded or not."""
+        tmp = self.root / ".staging" / uuid.uuid4().hex
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def place(self, staged: Path, final_rel: str) -> None:
+        """Move a staged folder to ``final_rel`` (a rename on the same file system)."""
+        final = self.root / final_rel
+        if final.exists():
+            raise ValidationError(f"Store folder {final_rel!r} already exists; nothing was written.")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        Path(staged).rename(final)
+
     def remove(self, rel: str) -> None:
         target = self.root / rel
         if target.is_dir():
@@ -61,6 +81,23 @@ class PixelStore:
 
     def load_array(self, rel: str, *, mmap: bool = False) -> np.ndarray:
         return np.load(self.root / rel, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    def load_verified(self, rel: str, checksum: str) -> np.ndarray:
+        """Load ``rel`` only if its bytes hash to ``checksum`` (sha256 hex), from those same bytes.
+
+        Raises :class:`IntegrityFailure` for a missing or replaced file, so a reader is never shown
+        pixels that are not the ones imported.
+        """
+        p = self.root / rel
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityFailure(f"The stored image {rel} is missing; nothing was shown. Tell the study "
+                                   "coordinator (readerstudy audit verify names every damaged file).") from None
+        if hashlib.sha256(data).hexdigest() != checksum:
+            raise IntegrityFailure(f"The stored image {rel} does not match its checksum (replaced or damaged); "
+                                   "nothing was shown. Tell the study coordinator (readerstudy audit verify).")
+        return np.load(io.BytesIO(data), allow_pickle=False)
 
     def verify(self, rel: str, checksum: str) -> bool:
         p = self.root / rel

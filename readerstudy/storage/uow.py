@@ -4,7 +4,10 @@
 ...     uow.reads.add(...)
 ...     uow.commit()
 
-Leaving the block without ``commit()`` rolls back.
+Leaving the block without ``commit()`` rolls back. After a commit that appended audit events the
+unit of work moves the sidecar anchor (:mod:`readerstudy.storage.anchor`) to the new chain head.
+``read=True`` asks for a deferred ``BEGIN`` on SQLite (the default takes the write lock first,
+see :mod:`readerstudy.storage.db`).
 """
 
 from __future__ import annotations
@@ -14,25 +17,29 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from readerstudy.storage.anchor import AuditAnchor
 from readerstudy.storage.audit import AuditRepository
-from readerstudy.storage.db import session_factory
+from readerstudy.storage.db import READ_OPTION, session_factory
 from readerstudy.storage.repositories import (
     AnnotationRepository,
     ArmRepository,
     AssetRepository,
     AssignmentRepository,
     CaseRepository,
+    LabelSetRepository,
     ModelRepository,
     ReaderRepository,
     ReadRepository,
     StudyRepository,
     SyntheticRepository,
 )
+from readerstudy.storage.runs import RunRepository
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine) -> None:
-        self._factory = session_factory(engine)
+    def __init__(self, engine: Engine, *, anchor: AuditAnchor | None = None, read: bool = False) -> None:
+        self._factory = session_factory(engine.execution_options(**{READ_OPTION: True}) if read else engine)
+        self._anchor = anchor
         self.session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
@@ -46,8 +53,10 @@ class UnitOfWork:
         self.assignments = AssignmentRepository(s)
         self.reads = ReadRepository(s)
         self.annotations = AnnotationRepository(s)
+        self.label_sets = LabelSetRepository(s)
         self.models = ModelRepository(s)
         self.synthetic = SyntheticRepository(s)
+        self.runs = RunRepository(s)
         self.audit = AuditRepository(s)
         return self
 
@@ -61,6 +70,10 @@ class UnitOfWork:
     def commit(self) -> None:
         assert self.session is not None
         self.session.commit()
+        last = self.audit.last_appended
+        if last is not None and self._anchor is not None:
+            self._anchor.advance(*last)
+        self.audit.last_appended = None
 
     def rollback(self) -> None:
         assert self.session is not None

@@ -2,17 +2,29 @@
 
 Volumes can be edited on any of the three orthogonal planes (axial / coronal / sagittal,
 keys 1/2/3); the view scales each plane by the voxel spacing so that millimetres are square.
-Side panels (``annotation_panels``) add the threshold brush, 'preserve other labels',
-per-label visibility and opacity, interpolation between slices, clean-up and volumes in mL;
-``annotation_compare`` shows another annotator's mask and the agreement with it.
+Side panels (``ui/annotation/panels.py``) add the threshold brush, 'preserve other labels',
+per-label visibility and opacity, interpolation between slices, clean-up and sizes (mL / mm², or
+px³ / px² when the image has no pixel spacing); ``ui/annotation/compare.py`` shows another
+annotator's mask and the agreement with it. The panels see the window only through
+:class:`~readerstudy.ui.annotation.host.AnnotationHost`.
 
 The window only maps mouse positions to voxel indices and calls :class:`AnnotationLayer`
 methods; painting, undo/redo and colours are model code. Loading and saving go through
 ``readerstudy.services.annotation`` (each save is a new version).
 
-Mouse: left-drag paints (brush/eraser); polygon: left-click adds vertices, double-click or
-Enter closes, Escape cancels; fill: left-click floods the region. Right-drag pans, the wheel
-zooms, Ctrl+wheel or the slider changes slice.
+Mouse (``ui/annotation/paint_view.py``; F1 lists it all): left-drag paints (brush/eraser); polygon:
+left-click adds vertices, double-click or Enter closes, Escape cancels; fill: left-click floods the
+region. Right-drag is window/level as in the reading viewer (readout at the top left, R resets);
+middle-drag or Shift+left-drag pans; the wheel zooms; Ctrl+wheel or the slider changes slice.
+
+Volumes: T shows the two other planes beside the editor with a linked crosshair
+(``ui/annotation/three_planes.py``). "Edit labels…" adds, renames and recolours labels (stored with
+the next save; a coordinator may make them the study's label set). "Mark reviewed" records that
+the saved version is checked (``services.annotation_review``).
+
+Leaving a case with unsaved strokes (another case, closing, signing out) asks Save / Discard /
+Cancel (:meth:`AnnotationWindow.confirm_leave`). The brush radius and its unit are the signed-in
+person's preference (QSettings), kept across cases and restarts.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -31,6 +43,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -41,11 +54,18 @@ from PySide6.QtWidgets import (
 
 from readerstudy.core.annotation import PLANE_AXES, AnnotationLayer
 from readerstudy.core.errors import ReaderStudyError
+from readerstudy.core.models import Role
 from readerstudy.services import annotation as service
+from readerstudy.services import annotation_labels as study_labels
+from readerstudy.services import annotation_review
+from readerstudy.services.auth import UserSession
 from readerstudy.services.context import AppContext
 from readerstudy.ui.actions import ActionSpec, install_actions
-from readerstudy.ui.annotation_compare import ComparePanel
-from readerstudy.ui.annotation_panels import (
+from readerstudy.ui.annotation.compare import ComparePanel
+from readerstudy.ui.annotation.help import HelpOverlay
+from readerstudy.ui.annotation.label_editor import LabelEditorDialog
+from readerstudy.ui.annotation.paint_view import PaintViewBox
+from readerstudy.ui.annotation.panels import (
     PLANES,
     BrushCursor,
     LabelOpacityPanel,
@@ -53,53 +73,28 @@ from readerstudy.ui.annotation_panels import (
     ThresholdPanel,
     VolumePanel,
 )
+from readerstudy.ui.annotation.three_planes import CROSSHAIR_PEN, ThreePlaneWidget
+from readerstudy.ui.annotation.variants_panel import VariantsPanel
+from readerstudy.ui.image_view import grey_lut
+from readerstudy.ui.shortcuts import ANNOTATION_KEYS, action_specs
+from readerstudy.ui.theme import apply_reading_theme
 
 TOOLS = ("brush", "eraser", "polygon", "fill")
 SOFT_TISSUE = (40.0, 400.0)  # CT window (centre, width) in HU when the image suggests none
+WL_PIXELS = 500.0  # a right-drag across this many screen pixels changes W or L by the image's range
+Choice = QMessageBox.StandardButton
 
 
-class _PaintViewBox(pg.ViewBox):
-    """Left button goes to the active tool; right-drag pans; Ctrl+wheel changes slice."""
+def ask_unsaved(parent: QWidget, text: str) -> QMessageBox.StandardButton:
+    """Save / Discard / Cancel for unsaved strokes (tests patch ``QMessageBox.question``)."""
+    return QMessageBox.question(parent, "Unsaved changes", text, Choice.Save | Choice.Discard | Choice.Cancel,
+                                Choice.Save)
 
-    def __init__(self, owner: AnnotationWindow) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-        self._owner = owner
 
-    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt override
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            if ev.isStart():
-                self._owner.press(ev.buttonDownScenePos())
-            self._owner.move(ev.scenePos())
-            if ev.isFinish():
-                self._owner.release()
-            return
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            d = self.mapToView(ev.pos()) - self.mapToView(ev.lastPos())
-            self.translateBy(x=-d.x(), y=-d.y())
-            return
-        super().mouseDragEvent(ev, axis)
-
-    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - Qt override
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            if ev.double():
-                self._owner.close_polygon()
-            else:
-                self._owner.click(ev.scenePos())
-            return
-        super().mouseClickEvent(ev)
-
-    def mouseDoubleClickEvent(self, ev: Any) -> None:  # noqa: N802 - Qt override
-        self._owner.close_polygon()
-
-    def wheelEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt override
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            ev.accept()
-            self._owner.step_slice(1 if ev.delta() < 0 else -1)
-            return
-        super().wheelEvent(ev, axis)
+def preferences() -> QSettings:
+    """The per-user settings store: an INI file in the user's config folder (``QSettings.setPath``
+    for IniFormat moves it; the tests point it at a temporary folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "readerstudy", "readerstudy")
 
 
 def _with_image(layer: AnnotationLayer, image: np.ndarray) -> AnnotationLayer:
@@ -118,56 +113,78 @@ def _swatch(rgb: tuple[int, int, int]) -> QIcon:
 
 
 class AnnotationWindow(QMainWindow):
-    """Annotate one case as ``annotator``; ``Save`` stores a new version of the mask."""
+    """Annotate one case as the signed-in ``session``; ``Save`` stores a new version of the mask.
 
-    def __init__(self, ctx: AppContext, case_id: str, annotator: str, parent: QWidget | None = None) -> None:
+    Raises :class:`~readerstudy.core.errors.PermissionDenied` for a reader's session.
+    Emits ``saved(case_id, version)`` after each save and ``modified_changed(case_id, modified)``
+    when the mask gains or loses unsaved strokes.
+    """
+
+    saved = Signal(str, int)
+    reviewed = Signal(str, int)
+    modified_changed = Signal(str, bool)
+
+    def __init__(self, ctx: AppContext, session: UserSession, case_id: str, parent: QWidget | None = None,
+                 saved_version: int | None = None) -> None:
         super().__init__(parent)
-        self.ctx, self.case_id, self.annotator = ctx, case_id, annotator
-        layer, pixels, asset = service.open_annotation(ctx, case_id, annotator)
+        self.ctx, self.session, self.case_id, self.annotator = ctx, session, case_id, session.name
+        layer, pixels, asset = service.open_annotation(ctx, session, case_id)
         self.asset = asset
-        self.modality = service.case_modality(ctx, case_id)
+        self.modality = service.case_modality(ctx, session, case_id)
         arr = np.asarray(pixels)
         if arr.ndim == 3 and arr.shape[-1] in (3, 4) and not asset.is_volume:
             arr = arr[..., :3].mean(axis=-1)
         self.pixels = arr.reshape(layer.shape).astype(np.float32, copy=False)
         self.tool = "brush"
-        self.brush_radius = 5.0
+        self._prefs_key = f"annotation/{session.participant_id}"
+        prefs = preferences()
+        self.brush_radius = float(min(max(int(prefs.value(f"{self._prefs_key}/brush_radius", 5)), 1), 100))
+        self._brush_mm_pref = str(prefs.value(f"{self._prefs_key}/brush_mm", "false")).lower() == "true"
         self.brush_unit = "px"
+        self.window_cw: tuple[float, float] = (0.5, 1.0)  # display window (centre, width), pixel units
+        self._default_window = self.window_cw
+        self._span = 1.0
+        self._leave_ok = False  # the person chose Discard for the current unsaved strokes
+        self._was_modified = False
         self.axis = 0
         self.indices = [n // 2 for n in layer.shape]
         self._polygon: list[tuple[float, float]] = []
         self._painting = False
         self._cursor_at: QPointF | None = None  # last mouse position in view coordinates
         self.last_record = None
-        self.setWindowTitle(f"Annotate - {annotator}")
+        self.saved_version = saved_version  # the latest stored version when opened (the workspace knows it)
+        self.setWindowTitle(f"Annotate - {session.name}")
+        apply_reading_theme(self)
         self._build_ui()
         self.set_layer(_with_image(layer, self.pixels))
-        install_actions(self, self.action_specs())
+        self.variants = VariantsPanel(self)  # "Generate variants" tab and "Suggest mask"
+        self.tabs.addTab(self.variants, "Generate variants")
+        self.specs = self.action_specs()
+        install_actions(self, self.specs)
+        self.help = HelpOverlay(self.specs, self)
 
     # ----------------------------------------------------------------- construction
     def action_specs(self) -> list[ActionSpec]:
-        return [
-            ActionSpec("tool.brush", "Brush", ("B",), lambda: self.set_tool("brush")),
-            ActionSpec("tool.eraser", "Eraser", ("E",), lambda: self.set_tool("eraser")),
-            ActionSpec("tool.polygon", "Polygon", ("P",), lambda: self.set_tool("polygon")),
-            ActionSpec("tool.fill", "Fill", ("F",), lambda: self.set_tool("fill")),
-            ActionSpec("edit.undo", "Undo", ("Ctrl+Z",), self.undo),
-            ActionSpec("edit.redo", "Redo", ("Ctrl+Y", "Ctrl+Shift+Z"), self.redo),
-            ActionSpec("file.save", "Save", ("Ctrl+S",), self.save),
-            ActionSpec("polygon.close", "Close polygon", ("Return", "Enter"), self.close_polygon),
-            ActionSpec("polygon.cancel", "Cancel polygon", ("Escape",), self.cancel_polygon),
-            ActionSpec("slice.next", "Next slice", ("PgDown",), lambda: self.step_slice(1)),
-            ActionSpec("slice.prev", "Previous slice", ("PgUp",), lambda: self.step_slice(-1)),
-            *(ActionSpec(f"plane.{name}", f"{name.title()} plane", (str(i + 1),), lambda a=i: self.set_axis(a))
-              for i, name in enumerate(PLANES)),
-            ActionSpec("volume.interpolate", "Interpolate between slices", ("I",), lambda: self.volume.interpolate()),
-            ActionSpec("volume.clean", "Clean up label", ("C",), lambda: self.volume.clean_up()),
-        ]
+        """The window's keys (:data:`readerstudy.ui.shortcuts.ANNOTATION_KEYS`) with their callbacks."""
+        callbacks = {
+            "tool.brush": lambda: self.set_tool("brush"), "tool.eraser": lambda: self.set_tool("eraser"),
+            "tool.polygon": lambda: self.set_tool("polygon"), "tool.fill": lambda: self.set_tool("fill"),
+            "edit.undo": self.undo, "edit.redo": self.redo, "file.save": self.save,
+            "file.reviewed": self.mark_reviewed,
+            "polygon.close": self.close_polygon, "polygon.cancel": self.cancel_polygon,
+            "slice.next": lambda: self.step_slice(1), "slice.prev": lambda: self.step_slice(-1),
+            **{f"plane.{name}": (lambda a=i: self.set_axis(a)) for i, name in enumerate(PLANES)},
+            "volume.interpolate": lambda: self.volume.interpolate(), "volume.clean": lambda: self.volume.clean_up(),
+            "view.reset_window": self.reset_window,
+            "view.three_planes": lambda: self.show_three_planes(not self.three_planes.isVisible()),
+            "help.keys": lambda: self.help.toggle(),
+        }
+        return action_specs(ANNOTATION_KEYS, callbacks)
 
     def _build_ui(self) -> None:
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("k")
-        self.vb = _PaintViewBox(self)
+        self.vb = PaintViewBox(self)
         self.view.addItem(self.vb)
         self.image_item = pg.ImageItem()
         self.overlay_item = pg.ImageItem()
@@ -175,9 +192,18 @@ class AnnotationWindow(QMainWindow):
         self.polygon_item = pg.PlotDataItem(pen=pg.mkPen("y", width=1.5), symbol="o", symbolSize=4)
         self.polygon_item.setZValue(20)
         self.cursor_item = BrushCursor()
-        for item in (self.image_item, self.overlay_item, self.polygon_item, self.cursor_item):
+        pen = pg.mkPen(CROSSHAIR_PEN, width=1, cosmetic=True)
+        self.cross_h = pg.InfiniteLine(angle=0, movable=False, pen=pen)
+        self.cross_v = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+        for item in (self.image_item, self.overlay_item, self.polygon_item, self.cursor_item, self.cross_h,
+                     self.cross_v):
             self.vb.addItem(item)
+        self.cross_h.setVisible(False)
+        self.cross_v.setVisible(False)
         self.vb.scene().sigMouseMoved.connect(self._hover)
+        self.wl_label = QLabel(self.view)
+        self.wl_label.setStyleSheet("color: #e8e8e8; background: rgba(0,0,0,140); padding: 2px 6px;")
+        self.wl_label.move(6, 6)
 
         panel = QWidget()
         side = QVBoxLayout(panel)
@@ -196,9 +222,17 @@ class AnnotationWindow(QMainWindow):
         self.label_list.setMaximumHeight(110)
         self.label_list.currentRowChanged.connect(self._label_row_changed)
         self.label_list.itemChanged.connect(self._label_item_changed)
-        side.addWidget(QLabel("Labels (tick = visible)"))
+        head = QHBoxLayout()
+        head.addWidget(QLabel("Labels (tick = visible)"), 1)
+        self.edit_labels_button = QPushButton("Edit labels…")
+        self.edit_labels_button.setToolTip("Add, rename or recolour labels; stored with the next save")
+        self.edit_labels_button.clicked.connect(lambda: self.open_label_editor())
+        head.addWidget(self.edit_labels_button)
+        side.addLayout(head)
         side.addWidget(self.label_list)
         self.planes = PlanePanel(self)
+        self.planes.plane_requested.connect(self.set_axis)
+        self.planes.mm_toggled.connect(self.set_brush_unit_mm)
         side.addWidget(self.planes)
         form = QFormLayout()
         self.brush_spin = QSpinBox()
@@ -226,9 +260,19 @@ class AnnotationWindow(QMainWindow):
         row.addWidget(self.undo_button)
         row.addWidget(self.redo_button)
         side.addLayout(row)
+        self.suggest_button = QPushButton("Suggest mask (AI draft)")
+        self.suggest_button.setToolTip("The lesion segmenter's mask as a draft to edit; recorded as AI-suggested")
+        self.suggest_button.clicked.connect(lambda: self.variants.suggest())
+        side.addWidget(self.suggest_button)
         self.save_button = QPushButton("Save (Ctrl+S)")
         self.save_button.clicked.connect(self.save)
-        side.addWidget(self.save_button)
+        self.review_button = QPushButton("Mark reviewed (Ctrl+Shift+R)")
+        self.review_button.setToolTip("You have checked the saved mask and it is final (a later save undoes it)")
+        self.review_button.clicked.connect(self.mark_reviewed)
+        row = QHBoxLayout()
+        row.addWidget(self.save_button)
+        row.addWidget(self.review_button)
+        side.addLayout(row)
         self.status = QLabel()
         self.status.setWordWrap(True)
         side.addWidget(self.status)
@@ -244,6 +288,10 @@ class AnnotationWindow(QMainWindow):
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view, 1)
+        self.three_planes = ThreePlaneWidget(self)
+        self.three_planes.crosshair_moved.connect(self.set_crosshair)
+        self.three_planes.setVisible(False)
+        lay.addWidget(self.three_planes, 0)
         lay.addWidget(self.tabs)
         self.setCentralWidget(central)
         self.tool_buttons[self.tool].setChecked(True)
@@ -256,6 +304,33 @@ class AnnotationWindow(QMainWindow):
         layer.history_changed.connect(self._after_edit)
         layer.display.changed.connect(lambda _id: self._render_overlay())
         self.display_panel.bind()
+        self._fill_labels()
+        sample = self.pixels.reshape(-1)[:: max(1, self.pixels.size // 200_000)]
+        lo, hi = np.percentile(sample, [0.5, 99.5]) if sample.size else (0.0, 1.0)
+        if self.asset.window is not None:
+            c, w = self.asset.window
+            lo, hi = c - w / 2, c + w / 2
+        elif self.modality.upper() == "CT":
+            lo, hi = SOFT_TISSUE[0] - SOFT_TISSUE[1] / 2, SOFT_TISSUE[0] + SOFT_TISSUE[1] / 2
+        self.levels = (float(lo), float(max(hi, lo + 1e-3)))
+        self._default_window = ((self.levels[0] + self.levels[1]) / 2, self.levels[1] - self.levels[0])
+        full = (float(sample.min()), float(sample.max())) if sample.size else (0.0, 1.0)
+        self._span = max(full[1] - full[0], self._default_window[1], 1e-3)
+        self._show_window(*self._default_window)
+        volume = layer.shape[0] > 1
+        self.slice_slider.setVisible(volume)
+        self.slice_label.setVisible(volume)
+        self.planes.bind(volume, layer.spacing is not None)
+        self.threshold.bind(self.pixels, self.levels)
+        self.volume.bind(volume)
+        self.planes.mm_check.setChecked(self._brush_mm_pref and layer.spacing is not None)
+        self._leave_ok = False
+        self.set_axis(self.axis if volume else 0, force=True)
+        if self.tabs.currentIndex() == 1:
+            self.compare.load()
+
+    def _fill_labels(self) -> None:
+        layer = self.layer
         self.label_list.blockSignals(True)
         self.label_list.clear()
         for lab in layer.label_set:
@@ -266,23 +341,30 @@ class AnnotationWindow(QMainWindow):
             self.label_list.addItem(item)
         self.label_list.setCurrentRow([lab.id for lab in layer.label_set].index(layer.active_label))
         self.label_list.blockSignals(False)
-        sample = self.pixels.reshape(-1)[:: max(1, self.pixels.size // 200_000)]
-        lo, hi = np.percentile(sample, [0.5, 99.5]) if sample.size else (0.0, 1.0)
-        if self.asset.window is not None:
-            c, w = self.asset.window
-            lo, hi = c - w / 2, c + w / 2
-        elif self.modality.upper() == "CT":
-            lo, hi = SOFT_TISSUE[0] - SOFT_TISSUE[1] / 2, SOFT_TISSUE[0] + SOFT_TISSUE[1] / 2
-        self.levels = (float(lo), float(max(hi, lo + 1e-3)))
-        volume = layer.shape[0] > 1
-        self.slice_slider.setVisible(volume)
-        self.slice_label.setVisible(volume)
-        self.planes.bind(volume, layer.spacing is not None)
-        self.threshold.bind(self.pixels, self.levels)
-        self.volume.bind(volume)
-        self.set_axis(self.axis if volume else 0, force=True)
-        if self.tabs.currentIndex() == 1:
-            self.compare.load()
+
+    def open_label_editor(self) -> LabelEditorDialog:
+        """Show the label editor (window-modal, not blocking); OK applies it to the layer."""
+        dialog = LabelEditorDialog(self.layer.label_set, self, can_set_study=self.session.role == Role.COORDINATOR)
+        dialog.accepted.connect(lambda: self.apply_label_set(dialog.result_set, dialog.study_check.isChecked()))
+        self.label_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def apply_label_set(self, label_set: Any, for_study: bool = False) -> bool:
+        """Use the edited label set (stored with the next save); ``for_study`` (coordinators) also
+        makes it the study's label set at once. False with a message when refused."""
+        try:
+            self.layer.set_label_set(label_set)
+            if for_study:
+                study_labels.set_study_label_set(self.ctx, self.session, self.session.study_name, label_set)
+        except ReaderStudyError as exc:
+            self.show_message(f"Labels not changed: {exc}")
+            return False
+        self._fill_labels()
+        self._render_overlay()
+        self.volume.refresh()
+        self._update_state()
+        return True
 
     # ----------------------------------------------------------------- planes and geometry
     @property
@@ -302,6 +384,7 @@ class AnnotationWindow(QMainWindow):
         self._cursor_at = None
         self._place_cursor()
         self.planes.show_axis(axis)
+        self.three_planes.bind(axis)
         n = self.layer.shape[axis]
         self.slice_slider.blockSignals(True)
         self.slice_slider.setRange(0, n - 1)
@@ -313,6 +396,34 @@ class AnnotationWindow(QMainWindow):
         r = self.view_rect()
         self.vb.setRange(xRange=(0, r.width()), yRange=(0, r.height()), padding=0.0)
         self._update_state()
+
+    def show_three_planes(self, on: bool) -> None:
+        """Show (volumes only) the two other planes beside the editing view, with a linked crosshair."""
+        on = bool(on) and self.layer.shape[0] > 1
+        self.three_planes.setVisible(on)
+        self.cross_h.setVisible(on)
+        self.cross_v.setVisible(on)
+        if on:
+            self.three_planes.bind(self.axis)
+        self._place_crosshair()
+
+    def set_crosshair(self, z: int, y: int, x: int) -> None:
+        """Move the crosshair to voxel (z, y, x): every plane shows the slice through it."""
+        new = [int(min(max(v, 0), n - 1)) for v, n in zip((z, y, x), self.layer.shape, strict=True)]
+        if new[self.axis] != self.index:
+            self.cancel_polygon()
+        self.indices = new
+        self.slice_slider.blockSignals(True)
+        self.slice_slider.setValue(self.index)
+        self.slice_slider.blockSignals(False)
+        self._slice_text()
+        self._render()
+
+    def _place_crosshair(self) -> None:
+        ra, ca = PLANE_AXES[self.axis]
+        sr, sc = self.pixel_scale()
+        self.cross_v.setPos((self.indices[ca] + 0.5) * sc)
+        self.cross_h.setPos((self.indices[ra] + 0.5) * sr)
 
     def pixel_scale(self) -> tuple[float, float]:
         """View units per in-plane (row, col) voxel: columns are 1, rows are scaled so that mm are square."""
@@ -366,12 +477,40 @@ class AnnotationWindow(QMainWindow):
 
     def _set_brush(self, value: int) -> None:
         self.brush_radius = float(value)
+        preferences().setValue(f"{self._prefs_key}/brush_radius", int(value))
         self._place_cursor()
 
     def set_brush_unit_mm(self, on: bool) -> None:
+        """Brush radius in mm (needs a pixel spacing) or px; a choice made on an image with a spacing
+        is kept as the person's preference (an image without one shows px but keeps the preference)."""
+        if self.layer.spacing is not None:
+            self._brush_mm_pref = bool(on)
+            preferences().setValue(f"{self._prefs_key}/brush_mm", "true" if on else "false")
         self.brush_unit = "mm" if on and self.layer.spacing is not None else "px"
         self.brush_label.setText(f"Brush radius ({self.brush_unit})")
         self._place_cursor()
+
+    # ----------------------------------------------------------------- window / level
+    def drag_window(self, dx: float, dy: float) -> None:
+        """Right-drag by (dx, dy) screen pixels: right widens the window, up raises the level
+        (as :meth:`readerstudy.ui.image_view.ImageView.drag_window`); WL_PIXELS px = the image's range."""
+        c, w = self.window_cw
+        self.set_window(c - dy * self._span / WL_PIXELS, w + dx * self._span / WL_PIXELS)
+
+    def set_window(self, center: float, width: float) -> None:
+        """Show the image with window ``(center, width)`` in pixel units (width at least 1e-3)."""
+        self._show_window(float(center), max(float(width), 1e-3))
+        self.image_item.setLevels(self.levels)
+
+    def reset_window(self) -> None:
+        """Back to the window the case opened with (the source's, CT soft tissue, or 0.5-99.5 %)."""
+        self.set_window(*self._default_window)
+
+    def _show_window(self, center: float, width: float) -> None:
+        self.window_cw = (center, width)
+        self.levels = (center - width / 2, center + width / 2)
+        self.wl_label.setText(f"W {width:.4g}  L {center:.4g}")
+        self.wl_label.adjustSize()
 
     def brush_extent(self) -> tuple[float, float]:
         """The brush radius in view units along (y, x) of the current plane, as the cursor draws it."""
@@ -488,16 +627,66 @@ class AnnotationWindow(QMainWindow):
 
     def save(self) -> bool:
         try:
-            self.last_record = service.save_annotation(self.ctx, self.case_id, self.annotator, self.layer)
+            self.last_record = service.save_annotation(self.ctx, self.session, self.case_id, self.layer,
+                                                       provenance=self.variants.save_provenance())
         except ReaderStudyError as exc:
             self.status.setText(f"Not saved: {exc}")
             return False
+        self.variants.saved()
         self._update_state()
+        self.saved.emit(self.case_id, self.last_record.version)
         return True
+
+    def mark_reviewed(self) -> bool:
+        """Mark the latest saved version reviewed (unsaved strokes must be saved first)."""
+        if self.layer.is_modified:
+            self.status.setText("Save the mask first (Ctrl+S): a review is of a saved version.")
+            return False
+        try:
+            version = annotation_review.mark_reviewed(self.ctx, self.session, self.case_id)
+        except ReaderStudyError as exc:
+            self.status.setText(f"Not marked: {exc}")
+            return False
+        self.status.setText(f"Version {version} marked reviewed.")
+        self.reviewed.emit(self.case_id, version)
+        return True
+
+    # ----------------------------------------------------------------- leaving with unsaved work
+    @property
+    def has_unsaved(self) -> bool:
+        """True while the mask has strokes that are neither saved nor knowingly discarded."""
+        return self.layer.is_modified and not self._leave_ok
+
+    def confirm_leave(self, doing: str = "leaving this case") -> bool:
+        """Ask Save / Discard / Cancel when there are unsaved strokes; True when it is fine to go on.
+
+        Save stores a new version (False if saving fails: the message says why); Discard lets the
+        strokes go (later calls do not ask again until the next stroke); Cancel stays.
+        """
+        if not self.has_unsaved:
+            return True
+        answer = ask_unsaved(self, f"The mask has unsaved changes. Save them before {doing}?\n\n"
+                                   "Save stores a new version; Discard loses the strokes since the last save.")
+        if answer == Choice.Save:
+            return self.save()
+        if answer == Choice.Discard:
+            self._leave_ok = True
+            return True
+        return False
+
+    def discard_unsaved(self) -> None:
+        """The person chose to lose the unsaved strokes (e.g. when signing out): do not ask again."""
+        self._leave_ok = True
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self.isWindow() and not self.confirm_leave("closing the window"):
+            event.ignore()
+            return
+        super().closeEvent(event)
 
     def reload(self) -> None:
         """Re-open the latest saved version (unsaved edits are discarded)."""
-        layer, _, _ = service.open_annotation(self.ctx, self.case_id, self.annotator)
+        layer, _, _ = service.open_annotation(self.ctx, self.session, self.case_id)
         self.set_layer(_with_image(layer, self.pixels))
 
     # ----------------------------------------------------------------- drawing
@@ -509,7 +698,9 @@ class AnnotationWindow(QMainWindow):
         """After each stroke, undo or redo: volumes and (if comparing) the agreement table."""
         if self.layer.in_stroke:
             return
+        self._leave_ok = False  # a new stroke after Discard is new unsaved work
         self.volume.refresh()
+        self.three_planes.render_overlay()
         if self.compare.other is not None:
             self.compare.update_metrics()
         if self.compare.consensus is not None:
@@ -517,10 +708,12 @@ class AnnotationWindow(QMainWindow):
 
     def _render(self) -> None:
         img = self.pixels[(slice(None),) * self.axis + (self.index,)]
-        self.image_item.setImage(img, autoLevels=False, levels=self.levels)
+        self.image_item.setImage(img, autoLevels=False, levels=self.levels, lut=grey_lut(self.asset.invert))
         self.image_item.setRect(self.view_rect())
         self._render_overlay()
         self.compare.render()
+        self._place_crosshair()
+        self.three_planes.render()
 
     def overlay_rgba(self) -> np.ndarray:
         """The (rows, cols, 4) colours of the current slice's labels, as drawn."""
@@ -543,6 +736,10 @@ class AnnotationWindow(QMainWindow):
         self.redo_button.setEnabled(self.layer.can_redo)
         lab = self.layer.label_set.get(self.layer.active_label)
         self.display_panel.show_label(lab.id)
-        saved = f"saved v{self.last_record.version}" if self.last_record else "not saved yet"
-        self.status.setText(f"Tool: {self.tool} | label: {lab.name} | "
-                            f"{'modified' if self.layer.is_modified else saved}")
+        version = self.last_record.version if self.last_record else self.saved_version
+        saved = f"saved v{version}" if version else "not saved yet"
+        modified = self.layer.is_modified
+        self.status.setText(f"Tool: {self.tool} | label: {lab.name} | {'modified' if modified else saved}")
+        if modified != self._was_modified:
+            self._was_modified = modified
+            self.modified_changed.emit(self.case_id, modified)

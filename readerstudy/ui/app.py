@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import sys
 
-import pyqtgraph as pg
 from PySide6.QtWidgets import QApplication
 
 
 def configure_pyqtgraph() -> None:
-    """Row-major image arrays (numpy (rows, cols)), as every view in the app assumes."""
+    """Row-major image arrays (numpy (rows, cols)), as every view in the app assumes.
+
+    Imports pyqtgraph (about 0.5 s), so the app shell calls it after the sign-in screen is up and
+    again before it builds a signed-in window; calling it twice changes nothing.
+    """
+    import pyqtgraph as pg
+
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
-def ensure_app() -> QApplication:
+def ensure_app(*, configure: bool = True) -> QApplication:
+    """The QApplication (created once); ``configure`` also sets pyqtgraph's options at once."""
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("readerstudy")
-    configure_pyqtgraph()
+    if configure:
+        configure_pyqtgraph()
     return app  # type: ignore[return-value]
 
 

@@ -17,6 +17,16 @@ PHANTOM = "Phantom liver CT/PET"
 EXPERT = "Expert annotator"
 
 
+
+def _as(ctx, case, name: str):  # noqa: ANN001, ANN202
+    """The session ``name`` would have after signing in to the case's study."""
+    from readerstudy.services.auth import UserSession
+
+    with ctx.uow() as uow:
+        study = uow.studies.get(case.study_id)
+        p = uow.readers.by_name(study.id, name)
+    return UserSession(study.id, study.name, p.id, p.name, p.role, p.seniority)
+
 def _db(ctx) -> str:
     return ctx.url.removeprefix("sqlite:///")
 
@@ -40,9 +50,9 @@ def test_export_nifti_round_trips_with_geometry(demo_ctx, tmp_path: Path) -> Non
     with demo_ctx.uow() as uow:
         study = uow.studies.by_name(PHANTOM)
         case = uow.cases.list(study.id)[0]
-    layer, _, _ = svc.open_annotation(demo_ctx, case.id, EXPERT)
+    layer, _, _ = svc.open_annotation(demo_ctx, _as(demo_ctx, case, EXPERT), case.id)
     layer.paint((5, 10, 10), radius=3, label=2)
-    svc.save_annotation(demo_ctx, case.id, EXPERT, layer)
+    svc.save_annotation(demo_ctx, _as(demo_ctx, case, EXPERT), case.id, layer)
 
     out = tmp_path / "nifti"
     assert main(["export-masks", "--db", _db(demo_ctx), "--study", PHANTOM, "--format", "nifti",
@@ -123,10 +133,10 @@ def test_agreement_cli_writes_csv(demo_ctx, tmp_path: Path) -> None:
         case = uow.cases.list(study.id)[3]
         uow.readers.add(study.id, "Second", Role.ANNOTATOR)
         uow.commit()
-    expert, _, _ = svc.open_annotation(demo_ctx, case.id, EXPERT)
-    second, _, _ = svc.open_annotation(demo_ctx, case.id, "Second")
+    expert, _, _ = svc.open_annotation(demo_ctx, _as(demo_ctx, case, EXPERT), case.id)
+    second, _, _ = svc.open_annotation(demo_ctx, _as(demo_ctx, case, "Second"), case.id)
     second.replace_data(expert.data)  # identical masks: Dice 1, HD95 0
-    svc.save_annotation(demo_ctx, case.id, "Second", second)
+    svc.save_annotation(demo_ctx, _as(demo_ctx, case, "Second"), case.id, second)
     out = tmp_path / "agreement.csv"
     assert main(["agreement", "--db", _db(demo_ctx), "--study", BUSI, "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.read_text().splitlines()))

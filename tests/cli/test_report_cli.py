@@ -14,6 +14,7 @@ from readerstudy.cli.app import main
 from readerstudy.services.demo import BUSI_STUDY
 from readerstudy.storage.db import sqlite_path
 
+READERS = ["Senior radiologist", "Mid-level radiologist", "Junior radiologist"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "protocols" / "example.toml"
 
 
@@ -38,12 +39,13 @@ def test_report_and_export_commands(demo_ctx, tmp_path, capsys):
         assert (out / name).is_file() and name in printed
     d = json.loads((out / "report.json").read_text())
     df = pd.read_csv(out / "reads.csv")
-    assert set(df["arm"]) == {"unaided"} and len(df) == 3 * 79 and d["meta"]["models"] == "none"
+    assert set(df["arm"]) == {"unaided"} and len(df) == 3 * 79 and d["meta"]["models"] == []
     assert d["meta"]["reference"] == "Senior radiologist"
-    assert d["tables"]["mrmc"]["test"] == "not run" and d["tables"]["mrmc"]["note"]
+    assert d["tables"]["mrmc"] == []  # one arm and no model: nothing to compare
+    assert "n/a" not in json.dumps(d["tables"]["accuracy"])
     wide = df.pivot(index="case", columns="reader", values="binary")
     for p in d["tables"]["kappa"]["rows"]:
-        assert abs(p["kappa"] - cohen_kappa_score(wide[p["a"]], wide[p["b"]])) < 1e-12
+        assert abs(p["kappa"]["value"] - cohen_kappa_score(wide[p["a"]], wide[p["b"]])) < 1e-12
     for r in d["tables"]["accuracy"]["rows"]:
         g = df[df["reader"] == r["reader"]]
         assert abs(r["auc"]["value"] - roc_auc_score(g["truth"], g["probability"])) < 1e-12
@@ -54,6 +56,11 @@ def test_report_and_export_commands(demo_ctx, tmp_path, capsys):
                  "--reference", "Junior radiologist", "--arm", "unaided"]) == 0
     d2 = json.loads((out2 / "report.json").read_text())
     assert {r["reference"] for r in d2["tables"]["mcnemar"]["rows"]} == {"Junior radiologist"}
+    out3 = tmp_path / "rep3"
+    assert main(["report", "--db", db, "--study", BUSI_STUDY, "--out", str(out3), "--reference", "senior-consensus"]) == 0
+    d3 = json.loads((out3 / "report.json").read_text())
+    assert d3["tables"]["reference"] == "Senior consensus" and "Senior radiologist" in d3["tables"]["reference_how"]
+    assert [r["reader"] for r in d3["tables"]["mcnemar"]["rows"]] == READERS
     capsys.readouterr()
     assert main(["report", "--db", db, "--study", BUSI_STUDY, "--out", str(out2), "--arm", "AI-aided"]) == 3
     assert "no reads" in capsys.readouterr().err

@@ -163,3 +163,32 @@ def test_pause_stops_active_time():
     clock.advance(5)
     draft = flow.submit(50, 1, 3)
     assert (draft.time_ms, draft.active_ms) == (35_000, 15_000)
+
+
+def test_defer_sets_a_locked_case_aside_and_moves_on():
+    clock = ManualClock()
+    stored = []
+    flow = ReadingFlow(["a", "b", "c"], sequential=True, persist=stored.append, clock=clock.monotonic_ns,
+                       wall_clock=clock.now)
+    deferred = []
+    flow.case_deferred.connect(lambda i, cid: deferred.append((i, cid)))
+    with pytest.raises(ConflictError, match="set the case aside"):
+        flow.defer()  # nothing to set aside yet
+    flow.start()
+    flow.display()
+    with pytest.raises(ConflictError):
+        flow.defer()  # the unaided read comes first
+    flow.submit(30, 0, 2)
+    assert flow.defer() == "a" and deferred == [(0, "a")] and flow.state == ReadingState.SUBMITTED
+    flow.start()
+    assert flow.current_case == "b"
+    flow.display()
+    flow.submit(40, 0, 2)
+    flow.reveal_ai({"model": "m"})
+    flow.submit(45, 0, 3)
+    flow.start()
+    flow.defer()  # on the black screen (a concurrent AI arm without output): nothing read
+    flow.start()
+    assert flow.state == ReadingState.FINISHED and flow.deferred == ("a", "c") and flow.done == 1
+    assert flow.progress_text() == "1 of 3 cases read; 2 set aside"
+    assert [d.phase for d in stored] == [ReadPhase.UNAIDED, ReadPhase.UNAIDED, ReadPhase.AIDED]

@@ -39,6 +39,27 @@ def test_fms_is_one_for_identical_images():
     assert fms[1] < 1.0
 
 
+def test_raw_fms_is_near_one_for_anything_the_centred_fms_is_not():
+    import torch
+
+    from engine.metrics.image import label_agreement, mean_feature
+    from engine.models import ConvClassifier, teacher_config
+
+    torch.manual_seed(0)
+    m = ConvClassifier(**teacher_config(32))
+    rng = np.random.default_rng(2)
+    images = rng.random((40, 32, 32)).astype(np.float32)
+    raw = feature_matching_score(m, images[0], images[1:])
+    center = mean_feature(m, images)
+    centred = feature_matching_score(m, images[0], images[1:], center=center)
+    assert raw.min() > 0.95  # unrelated noise images: the raw cosine cannot tell them apart
+    assert abs(float(centred.mean())) < 0.3 and centred.max() < 0.9  # the centred one can
+    same = feature_matching_score(m, images[0], images[:1], center=center)
+    assert same[0] == pytest.approx(1.0, abs=1e-5)
+    agree = label_agreement(m, images, np.r_[np.zeros(20, int), np.ones(20, int)])
+    assert agree["n"] == 40 and agree["all"] == pytest.approx((agree["label0"] + agree["label1"]) / 2)
+
+
 def test_summarize_drops_inf():
     s = summarize([1.0, 3.0, float("inf")])
     assert (s.mean, s.n) == (2.0, 2)
@@ -59,12 +80,14 @@ def test_load_busi_real_files():
     assert benign4.mask.sum() == (m0 | m1).sum() > m0.sum()
 
 
-def test_split_is_stratified_and_seeded():
+def test_split_is_stratified_by_group_and_seeded():
     cases = load_busi(BUSI, limit_per_class=5)
     a, b = split_cases(cases, 0.4, seed=3), split_cases(cases, 0.4, seed=3)
     assert [c.split for c in a] == [c.split for c in b]
-    test = [c for c in a if c.split == "test"]
-    assert sorted(c.label for c in test) == [0, 0, 1, 1]
+    test = [c.case_id for c in a if c.split == "test"]
+    # malignant (3)-(5) are frames of one lesion: one group, held out together
+    assert sorted(test) == ["benign-1", "benign-4", "malignant-3", "malignant-4", "malignant-5"]
+    assert len({c.group for c in a if c.case_id.startswith("malignant-") and c.case_id[-1] in "345"}) == 1
 
 
 def test_classic_augment_is_seeded_and_bounded():

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from engine.pipelines.classify import predict
-from engine.pipelines.diffkd import run_pipeline
+from engine.pipelines.diffkd import planned_stages, run_pipeline
 from engine.pipelines.generation import GenerationPipeline
 from engine.presets import ABLATIONS, get_preset
-from engine.progress import Cancelled, CancelToken
+from engine.progress import Cancelled, CancelToken, split_stage
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +35,29 @@ def test_pipeline_writes_metrics_and_grids(tiny_run, busi_cases):
     assert set(doc["probabilities"]) == expected_models
     for probs in doc["probabilities"].values():
         assert sorted(probs) == test_ids and all(0.0 <= v <= 1.0 for v in probs.values())
-    for key in ("psnr", "ssim", "mse", "fms"):
+    for key in ("psnr", "ssim", "mse", "fms", "fms_centred"):
         assert doc["generation"][key]["n"] == doc["n_synthetic"] > 0
+    agree = doc["generation"]["teacher_real_label_agreement"]
+    assert agree["synthetic"]["n"] == doc["n_synthetic"] and 0.0 <= agree["real_train"]["all"] <= 1.0
+    assert doc["split"]["straddling_groups"] == 0 and doc["split"]["test_cases"] == len(test_ids)
+    assert doc["preset_fields"]["values"]["teacher_steps"] == 3 and doc["preset_fields"]["changed_from_named_preset"] == []
     # tiny preset: 2 per negative, 1 per positive, 2 + 2 training cases
     assert doc["n_synthetic"] == 2 * 2 + 2 * 1
     assert doc["text_backend"] == "hashed"
+    fid = doc["generation"]["mask_fidelity"]  # 4 training cases, own / shuffled / moved masks
+    assert fid["n_cases"] == 4 and fid["ring_px"] == 4 and fid["image_size"] == 32
+    rows = {(r["images"], r["mask"]): r for r in fid["rows"]}
+    assert set(rows) >= {("real", "own"), ("real", "shuffled"), ("vae", "own"), ("generator", "own"),
+                         ("generator", "shuffled"), ("generator", "moved")}
+    assert rows[("real", "own")]["pauc"]["mean"] > 0.7  # BUSI lesions are darker than their ring
     for grid, n_variants in zip(result.grid_paths, (2, 1), strict=True):
         with Image.open(grid) as im:
             w, h = im.size
         assert h == 2 * (32 + 2) + 2  # 2 training cases per label
         assert w == (2 + n_variants) * (32 + 2) + 2  # real, outline, the variants
-    assert messages[-1][2].startswith("done") and any("[ldm]" in m for _, _, m in messages)
+    assert messages[-1][2].startswith("[evaluation] done") and any("[ldm]" in m for _, _, m in messages)
+    stages = list(dict.fromkeys(split_stage(m)[0] for _, _, m in messages))
+    assert stages == planned_stages("tiny")  # the plan a job shows as "stage k of n" is what runs
 
 
 def test_checkpoints_load_and_predict(tiny_run, busi_cases):

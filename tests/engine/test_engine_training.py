@@ -107,7 +107,7 @@ def test_cancel_raises_and_keeps_progress(tmp_path):
         train_classifier(m, torch.optim.Adam(m.parameters(), 1e-3), _pool(),
                          loop=LoopConfig(steps=10, batch_size=4, checkpoint_dir=tmp_path, log_every=1),
                          device="cpu", progress=progress, cancel=token)
-    assert calls == [1, 2, 3]
+    assert calls == [0, 1, 2, 3]  # the start report, then each step
     state = torch.load(tmp_path / "teacher-last.pt", weights_only=False)
     assert state["step"] == 3
 

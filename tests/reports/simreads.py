@@ -15,11 +15,17 @@ import numpy as np
 from readerstudy.core.models import Role
 from readerstudy.core.protocol import parse_protocol
 from readerstudy.services.assignments import apply_protocol
-from readerstudy.services.auth import add_participant, system_session
+from readerstudy.services.auth import (
+    add_participant,
+    local_session,
+    system_session,
+)
 from readerstudy.services.context import AppContext
 from readerstudy.services.demo import BUSI_STUDY
 from readerstudy.services.reading import correct_read
 from readerstudy.services.simulate import simulate_readers
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 MODEL_NAME = "DemoNet"
 EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "protocols" / "example.toml"
@@ -54,7 +60,7 @@ def simulate_demo(ctx: AppContext, seed: int = 11, *, late_reader: bool = True) 
     add_model(ctx, seed)
     coord = system_session(ctx, BUSI_STUDY, actor="test")
     apply_protocol(ctx, coord, parse_protocol(demo_protocol_text()))
-    report = simulate_readers(ctx, BUSI_STUDY, 3, seed)
+    report = simulate_readers(ctx, LOCAL, BUSI_STUDY, 3, seed)
     assert not report.skipped, report.summary()
     with ctx.uow() as uow:
         s = uow.studies.by_name(BUSI_STUDY)

@@ -13,8 +13,15 @@ from readerstudy.core.models import Role
 from readerstudy.core.protocol import derive_seed, parse_protocol
 from readerstudy.core.reading import ManualClock
 from readerstudy.services.assignments import WashoutPending, apply_protocol, protocol_summary
-from readerstudy.services.auth import add_participant, sign_in, system_session
+from readerstudy.services.auth import (
+    add_participant,
+    local_session,
+    sign_in,
+    system_session,
+)
 from readerstudy.services.reading import ReadingService
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 READERS = (("alice", "senior"), ("bob", "mid"), ("dan", "junior"), ("erin", "junior"))
 
@@ -70,7 +77,7 @@ def test_protocol_needs_cases(tmp_path):
     from readerstudy.services.importing import ensure_study
 
     ctx = open_context(tmp_path / "empty.db")
-    ensure_study(ctx, "Empty")
+    ensure_study(ctx, LOCAL, "Empty")
     with pytest.raises(ValidationError, match="no cases"):
         apply_protocol(ctx, system_session(ctx, "Empty"), parse_protocol(PLAIN))
     ctx.close()

@@ -178,3 +178,70 @@ def test_concurrent_ai_arm_shows_the_model_with_the_case(tmp_path):
         assert uow.reads.for_study(svc.user.study_id)[0].ai_shown["model_name"] == "DiffKD-student"
     svc.close()
     ctx.close()
+
+
+def test_missing_ai_output_sets_the_case_aside_and_tells_the_coordinator(tmp_path):
+    from test_reading_support import add_predictions
+
+    from readerstudy.services.auth import sign_in as coordinator_sign_in
+    from readerstudy.services.dashboard import dashboard_data
+    from readerstudy.services.reading import AI_MISSING_ACTION, AiOutputMissing
+
+    ctx = build_study(tmp_path, n_cases=3, protocol=SEQUENTIAL)  # no model output in the study
+    svc, clock = _service(ctx)
+    flow = svc.open()
+    for k in range(3):
+        svc.start_case()
+        svc.display()
+        svc.submit(40 + k, 0, 3)  # the unaided read is stored and locked
+        assert not svc.ai_available()
+        with pytest.raises(AiOutputMissing, match="No AI output for case RS-"):
+            svc.reveal_ai()
+        with pytest.raises(ConflictError, match="unaided_locked"):  # no aided read without the AI output
+            svc.submit(50, 1, 3)
+        svc.defer_case()
+    assert svc.start_case() is None and len(flow.deferred) == 3 and flow.done == 0
+    assert flow.progress_text() == "0 of 3 cases read; 3 set aside"
+    svc.close()
+    with ctx.uow() as uow:
+        events = uow.audit.list(action=AI_MISSING_ACTION)
+        reads = uow.reads.for_study(svc.user.study_id)
+    assert len(events) == 3 and len(reads) == 3 and all(r.phase == ReadPhase.UNAIDED for r in reads)
+    assert events[0].actor == "alice" and events[0].payload["arm"] == "ai-sequential"
+    coordinator = coordinator_sign_in(ctx, "Pilot", "carol", COORD_PIN)
+    (gap,) = dashboard_data(ctx, coordinator).ai_gaps
+    assert gap.arm == "ai-sequential" and len(gap.without_output) == 3 and len(gap.set_aside) == 3
+    assert "engine predict" in gap.describe() and "alice" in gap.describe()
+
+    add_predictions(ctx, "Pilot")  # the coordinator runs the model: the cases come back at the reveal
+    assert not dashboard_data(ctx, coordinator).ai_gaps
+    svc2, _ = _service(ctx, clock=clock)
+    flow2 = svc2.open()
+    svc2.start_case()
+    svc2.display()
+    assert flow2.state == ReadingState.UNAIDED_LOCKED and svc2.ai_available()
+    with pytest.raises(ConflictError, match="reveal it"):
+        svc2.defer_case()
+    assert svc2.reveal_ai().probability_pct >= 0
+    svc2.submit(60, 1, 4)
+    assert flow2.done == 1
+    svc2.close()
+    ctx.close()
+
+
+def test_concurrent_ai_arm_without_output_is_set_aside_before_display(tmp_path):
+    from readerstudy.services.reading import AiOutputMissing
+
+    proto = 'seed = 1\nblack_screen_ms = 0\n[[arms]]\nname = "ai"\nshows_ai = true\nmodel = "Net"\n'
+    ctx = build_study(tmp_path, n_cases=2, protocol=proto)
+    svc, _ = _service(ctx)
+    flow = svc.open()
+    with pytest.raises(AiOutputMissing, match="'Net', which this study does not have"):
+        svc.start_case()
+    svc.defer_case()
+    with pytest.raises(AiOutputMissing):
+        svc.start_case()
+    svc.defer_case()
+    assert svc.start_case() is None and len(flow.deferred) == 2
+    svc.close()
+    ctx.close()

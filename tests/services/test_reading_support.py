@@ -13,9 +13,16 @@ import numpy as np
 from readerstudy.core.models import Role
 from readerstudy.core.protocol import parse_protocol
 from readerstudy.services.assignments import apply_protocol
-from readerstudy.services.auth import add_participant, hash_pin, system_session
+from readerstudy.services.auth import (
+    add_participant,
+    hash_pin,
+    local_session,
+    system_session,
+)
 from readerstudy.services.context import AppContext, open_context
 from readerstudy.services.importing import CaseSource, import_cases
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 BUSI = Path(__file__).resolve().parents[2] / "resources" / "demo" / "busi"
 PIN = "2468"
@@ -68,7 +75,7 @@ def build_study(tmp_path: Path, *, n_cases: int = 4, protocol: str = PLAIN,
                 readers: tuple[tuple[str, str], ...] = (("alice", "senior"), ("bob", "junior")),
                 predictions: bool = False, name: str = "Pilot") -> AppContext:
     ctx = open_context(tmp_path / "study.db")
-    report = import_cases(ctx, name, busi_sources(n_cases))
+    report = import_cases(ctx, LOCAL, name, busi_sources(n_cases))
     assert not report.refused, report.refused
     with ctx.uow() as uow:
         study = uow.studies.by_name(name)

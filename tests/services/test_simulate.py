@@ -7,7 +7,10 @@ from test_reading_support import COUNTERBALANCED, PIN, build_study
 
 from readerstudy.cli.app import main
 from readerstudy.core.models import ReadPhase, Role
+from readerstudy.services.auth import local_session  # noqa: E402
 from readerstudy.services.simulate import simulate_readers
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 PROTO = COUNTERBALANCED.replace('name = "ai-aided"\nshows_ai = true', 'name = "ai-seq"\nshows_ai = true\nsequential = true')
 
@@ -15,7 +18,7 @@ PROTO = COUNTERBALANCED.replace('name = "ai-aided"\nshows_ai = true', 'name = "a
 def test_simulated_readers_read_everything_through_the_services(tmp_path):
     ctx = build_study(tmp_path, n_cases=12, protocol=PROTO, predictions=True,
                       readers=(("senior-1", "senior"),))
-    report = simulate_readers(ctx, "Pilot", 3, seed=5, pin=PIN)
+    report = simulate_readers(ctx, LOCAL, "Pilot", 3, seed=5, pin=PIN)
     assert report.created == ["sim-reader-02", "sim-reader-03"] and not report.skipped
     assert report.reads == 3 * (12 + 24)  # unaided arm + sequential arm (unaided + aided) per reader
     with ctx.uow() as uow:

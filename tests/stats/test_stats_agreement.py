@@ -254,3 +254,24 @@ def test_krippendorff_rejects_bad_input() -> None:
         krippendorff_alpha([[1, 1], [1, 1]])
     with pytest.raises(ValidationError, match="non-negative"):
         krippendorff_alpha([[-1, 2], [1, 2]], level="ratio")
+
+
+def test_randolph_free_marginal_kappa_matches_published_agreement_and_statsmodels() -> None:
+    # Randolph (2005): kappa_free = (P_bar - 1/q) / (1 - 1/q). Fleiss (1971) p. 380 prints
+    # P_bar = 0.556 for the 30 x 6 psychiatric diagnoses (q = 5): kappa_free = 0.444.
+    res = fleiss_kappa(DIAGNOSES)
+    assert_printed(res.p_observed, "0.556")
+    assert_printed(res.kappa_free, "0.444")
+    counts, _ = smir.aggregate_raters(DIAGNOSES)
+    assert res.kappa_free == pytest.approx(smir.fleiss_kappa(counts, method="randolph"), abs=1e-14)
+    # Wikipedia worked example: P_bar = 0.378 (printed to 3 decimals), q = 5 -> (0.378 - 0.2) / 0.8,
+    # within the rounding of P_bar (0.0005 / 0.8).
+    wiki = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]  # fmt: skip
+    assert fleiss_kappa.from_counts(wiki).kappa_free == pytest.approx((0.378 - 0.2) / 0.8, abs=0.0005 / 0.8)
+    # The number of categories offered counts, not only those used: a third, unused category
+    # lowers chance agreement from 1/2 to 1/3.
+    two = fleiss_kappa([[0, 0], [1, 1], [0, 1]])
+    three = fleiss_kappa([[0, 0], [1, 1], [0, 1]], categories=[0, 1, 2])
+    assert two.kappa_free == pytest.approx((2 / 3 - 1 / 2) / (1 / 2))
+    assert three.kappa_free == pytest.approx((2 / 3 - 1 / 3) / (2 / 3))

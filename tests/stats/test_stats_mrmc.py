@@ -361,3 +361,23 @@ def test_mrmc_degenerate_identical_tests_is_undefined_not_significant() -> None:
             assert d["p_value"] is None  # 0/0: undefined, reported as None rather than a spurious p
             assert d["difference"] == 0.0
             json.dumps(d, allow_nan=False)
+
+
+def test_mrmc_text_truth_needs_the_positive_label() -> None:
+    # "normal"/"abnormal" sorted alphabetically made "normal" the diseased class (the issue saw
+    # AUC 0.2222 instead of 0.7778; on this table 1/9 instead of 8/9); text truth needs positive=.
+    data = {"reader": [1] * 12 + [2] * 12, "test": ([1] * 6 + [2] * 6) * 2, "case": list(range(6)) * 4,
+            "truth": ["normal"] * 3 + ["abnormal"] * 3, "score": [1, 2, 4, 3, 5, 6] * 4}
+    data["truth"] = data["truth"] * 4
+    with pytest.raises(ValidationError, match="positive="):
+        mrmc_or(data)
+    with pytest.raises(ValidationError, match="positive="):
+        mrmc_dbm(data)
+    res = mrmc_or(data, positive="abnormal")
+    assert res.test_auc[1] == pytest.approx(8 / 9)
+    numeric = dict(data, truth=[1 if t == "abnormal" else 0 for t in data["truth"]])
+    assert mrmc_or(numeric).test_auc[1] == pytest.approx(8 / 9)
+    assert mrmc_dbm(data, positive="abnormal").test_auc[1] == pytest.approx(8 / 9)
+    assert mrmc_or(data, positive="normal").test_auc[1] == pytest.approx(1 / 9)
+    with pytest.raises(ValidationError, match="not one of the truth labels"):
+        mrmc_or(data, positive="diseased")

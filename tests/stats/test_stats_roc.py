@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from stats_datasets import asah, assert_printed
 
 from readerstudy.core.errors import ValidationError
-from readerstudy.stats import auc_delong, delong_test
+from readerstudy.stats import auc_delong, delong_test, hanley_mcneil_se
 
 ASAH = asah()
 Y = ASAH["outcome"]
@@ -132,3 +132,30 @@ def test_auc_to_dict_and_levels() -> None:
 def test_roc_rejects_bad_input(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError, match=message):
         call()
+
+
+def test_hanley_mcneil_se_matches_their_1982_ct_example() -> None:
+    # Hanley & McNeil (1982), Radiology 143:29-36, Table 1: 109 CT images rated 1-5;
+    # 58 normal (33, 6, 6, 11, 2) and 51 abnormal (3, 2, 2, 11, 33): area 0.893, SE 0.032.
+    neg = np.repeat([1, 2, 3, 4, 5], [33, 6, 6, 11, 2])
+    pos = np.repeat([1, 2, 3, 4, 5], [3, 2, 2, 11, 33])
+    res = auc_delong(np.r_[np.zeros(58), np.ones(51)], np.r_[neg, pos])
+    assert_printed(res.auc, "0.893")
+    assert_printed(res.se_hanley_mcneil, "0.032")
+    assert res.se_hanley_mcneil == hanley_mcneil_se(res.auc, 51, 58)
+    assert res.se != res.se_hanley_mcneil  # DeLong's SE is reported beside it, not replaced
+    for bad in ((1.2, 5, 5), (0.8, 0, 5)):
+        with pytest.raises(ValidationError):
+            hanley_mcneil_se(*bad)
+
+
+def test_unpaired_delong_df_reproduces_proc_printed_p_values() -> None:
+    # pROC reports D with Welch-type df; the df that turns each printed D into its printed p
+    # (2 P(T_df > |D|)) must be the df we compute.
+    from scipy import optimize
+    from scipy import stats as sps
+
+    for m1, m2, d, p in UNPAIRED:
+        res = delong_test(Y, ASAH[m1], ASAH[m2], positive="Poor", paired=False)
+        implied = optimize.brentq(lambda df, d=float(d), p=float(p): 2 * sps.t.sf(abs(d), df) - p, 2, 1e4)
+        assert res.df == pytest.approx(implied, rel=1e-6)

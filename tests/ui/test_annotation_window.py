@@ -27,7 +27,9 @@ def make_window(qtbot, demo_ctx):
     configure_pyqtgraph()
 
     def make(study_name: str, annotator: str = EXPERT, i: int = 0) -> AnnotationWindow:
-        w = AnnotationWindow(demo_ctx, _case(demo_ctx, study_name, i).id, annotator)
+        from readerstudy.services.auth import sign_in
+
+        w = AnnotationWindow(demo_ctx, sign_in(demo_ctx, study_name, annotator, "0000"), _case(demo_ctx, study_name, i).id)
         qtbot.addWidget(w)
         w.resize(1200, 800)
         w.show()
@@ -156,9 +158,8 @@ def test_keyboard_shortcuts_switch_tools(make_window, qtbot) -> None:
     assert w.layer.data[0, 50, 50] == 1
 
 
-def test_reader_cannot_save(make_window) -> None:
-    w = make_window(BUSI, "Junior radiologist")
-    _click(w, 50, 50)
-    assert w.layer.is_modified
-    assert not w.save()
-    assert "annotator" in w.status.text()
+def test_reader_cannot_open_the_annotation_editor(make_window) -> None:
+    from readerstudy.core.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied, match="annotators and coordinators"):
+        make_window(BUSI, "Junior radiologist")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 PHANTOM = "Phantom liver CT/PET"
@@ -28,7 +29,9 @@ def make_window(qtbot, demo_ctx):
     configure_pyqtgraph()
 
     def make(annotator: str = EXPERT, i: int = 0) -> AnnotationWindow:
-        w = AnnotationWindow(demo_ctx, _case(demo_ctx, PHANTOM, i).id, annotator)
+        from readerstudy.services.auth import sign_in
+
+        w = AnnotationWindow(demo_ctx, sign_in(demo_ctx, PHANTOM, annotator, "0000"), _case(demo_ctx, PHANTOM, i).id)
         qtbot.addWidget(w)
         w.resize(1300, 850)
         w.show()
@@ -55,6 +58,12 @@ def _drag(w, points: list[tuple[float, float]]) -> None:
     for p in points[1:]:
         _send(w, QEvent.Type.MouseMove, _pos(w, *p), left, Qt.MouseButton.NoButton)
     _send(w, QEvent.Type.MouseButtonRelease, _pos(w, *points[-1]), Qt.MouseButton.NoButton)
+
+
+def _hover(w, row: float, col: float) -> None:
+    """A button-less move; pyqtgraph drops moves that follow the previous one within 1/mouseRateLimit s."""
+    QTest.qWait(25)
+    _send(w, QEvent.Type.MouseMove, _pos(w, row, col), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
 
 
 def _click(w, row: float, col: float) -> None:
@@ -88,14 +97,14 @@ def test_paint_on_coronal_plane_changes_only_that_plane(make_window, qtbot) -> N
     assert changed[:, 0].min() >= 17 and changed[:, 0].max() <= 23  # radius 3 rows (z) around row 20
     assert changed[:, 2].min() >= 27 and changed[:, 2].max() <= 43
     # the brush cursor follows the mouse and is as large as the brush on this plane (px: rows are 2.5/1.5 taller)
-    _send(w, QEvent.Type.MouseMove, _pos(w, 10, 10), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    _hover(w, 10, 10)
     rect = w.cursor_item.rect()
     assert w.cursor_item.isVisible()
     assert rect.width() == pytest.approx(6) and rect.height() == pytest.approx(6 * 2.5 / 1.5)
     assert rect.center().x() == pytest.approx(10.5, abs=0.6) and rect.center().y() == pytest.approx(10.5 * 2.5 / 1.5, abs=1)
     w.planes.mm_check.setChecked(True)  # 6 mm brush: a circle of 4 columns (1.5 mm) radius
     w.brush_spin.setValue(6)
-    _send(w, QEvent.Type.MouseMove, _pos(w, 10, 12), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    _hover(w, 10, 12)
     assert w.cursor_item.rect().width() == pytest.approx(8) == w.cursor_item.rect().height()
     qtbot.keyClick(w, Qt.Key.Key_3)
     assert w.axis == 2 and w.image_item.image.shape == (48, 96)
@@ -189,13 +198,14 @@ def test_clean_up_removes_stray_island_and_volume_label(make_window) -> None:
 def _add_annotator(ctx, name: str, case_id: str, shift: int):
     from readerstudy.core.models import Role
     from readerstudy.services import annotation as service
-    from readerstudy.services.auth import add_participant, system_session
+    from readerstudy.services.auth import add_participant, sign_in, system_session
 
     add_participant(ctx, system_session(ctx, PHANTOM, "t"), name, Role.ANNOTATOR, "0000")
-    expert, _, _ = service.open_annotation(ctx, case_id, EXPERT)
-    layer, _, _ = service.open_annotation(ctx, case_id, name)
+    expert, _, _ = service.open_annotation(ctx, sign_in(ctx, PHANTOM, EXPERT, "0000"), case_id)
+    me = sign_in(ctx, PHANTOM, name, "0000")
+    layer, _, _ = service.open_annotation(ctx, me, case_id)
     layer.replace_data(np.roll(expert.data, shift, axis=2))
-    service.save_annotation(ctx, case_id, name, layer)
+    service.save_annotation(ctx, me, case_id, layer)
     return layer.data.copy()
 
 

@@ -13,19 +13,22 @@ import pytest
 
 from readerstudy.core.errors import PermissionDenied
 from readerstudy.core.reading import ManualClock, ReadingState
-from readerstudy.services.auth import sign_in, system_session
+from readerstudy.services.auth import local_session, sign_in, system_session
 from readerstudy.services.context import open_context
 from readerstudy.services.dashboard import dashboard_data
 from readerstudy.services.demo import BUSI_STUDY
 from readerstudy.services.reading import ReadingService
 from readerstudy.services.report_data import PRE_AI_SUFFIX, collect_report_data
-from readerstudy.ui.dashboard import DashboardWidget
+from readerstudy.ui.coordinator.dashboard import DashboardWidget
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
 from simreads import simulate_demo  # noqa: E402
 
-FIGURES = {"roc", "kappa", "reading_time", "time_vs_confidence", "decision_curve", "calibration"}
+FIGURES = {"roc", "kappa", "forest", "ai_flow", "reading_time", "decision_curve", "calibration"}
 LATE = "Late reader"
+
+
+LOCAL = local_session("test")  # the CLI's local coordinator session (reaches every study)
 
 
 def read_some(ctx, name: str, seconds: list[float], *, last_aided: bool = True) -> None:
@@ -88,7 +91,7 @@ def make_widget(qtbot, ctx, session, out_dir: Path | None = None):  # noqa: ANN0
 
 def expected_progress(ctx) -> dict[tuple[str, str], tuple[int, int]]:
     """(reader, arm) -> (read, expected) of the final phase, from the report's missing-read table."""
-    m = collect_report_data(ctx, BUSI_STUDY).missing
+    m = collect_report_data(ctx, LOCAL, BUSI_STUDY).missing
     m = m[~m["arm"].str.endswith(PRE_AI_SUFFIX)]
     return {(r.reader, r.arm): (int(r.read), int(r.expected)) for r in m.itertuples()}
 
@@ -148,6 +151,8 @@ def test_export_writes_the_report_and_shows_its_figures(qtbot, study, coordinato
     assert w.error.text() == ""
     for name in ("report.html", "report.pdf", "report.json", "reads.csv"):
         assert (tmp_path / "out" / name).stat().st_size > 0
+    assert w.findChildren(type(w.export_status), "") and "ROC curves per arm" in {
+        lbl.text().replace("<b>", "").replace("</b>", "") for lbl in w.findChildren(type(w.export_status))}
     assert opener.urls == [str(tmp_path / "out" / "report.html")]
     assert str(tmp_path / "out") in w.export_status.text()
     assert set(w.figure_labels) == FIGURES
@@ -167,17 +172,38 @@ def test_cancel_stops_the_export(qtbot, study, coordinator, tmp_path):
 
 
 def test_export_error_is_shown_inline(qtbot, demo_ctx, tmp_path):
-    coord = system_session(demo_ctx, BUSI_STUDY, actor="test")  # no reads, no model: nothing to report
+    coord = system_session(demo_ctx, BUSI_STUDY, actor="test")
+    (tmp_path / "out").write_text("a file where the folder should be")
     w, opener = make_widget(qtbot, demo_ctx, coord, tmp_path / "out")
     w.export_button.click()
     qtbot.waitUntil(lambda: not w.exporting, timeout=30000)
-    assert "no reads" in w.error.text() and opener.urls == [] and "failed" in w.export_status.text()
+    assert "is a file, not a folder" in w.error.text() and opener.urls == [] and "failed" in w.export_status.text()
 
 
-def test_refresh_shows_new_reads(qtbot, study, coordinator):
-    w, _ = make_widget(qtbot, study, coordinator)
-    before = {k: b.value() for k, b in w.bars.items() if k[0] == LATE}
-    read_some(study, LATE, [25.0])
-    w.refresh_button.click()
-    after = {k: b.value() for k, b in w.bars.items() if k[0] == LATE}
-    assert sorted(after.values()) == sorted([before[k] + (before[k] > 0) for k in before])
+def test_an_empty_study_still_gets_its_report(qtbot, demo_ctx, tmp_path):
+    coord = system_session(demo_ctx, BUSI_STUDY, actor="test")  # no reads, no model: everything n/a
+    w, opener = make_widget(qtbot, demo_ctx, coord, tmp_path / "out")
+    w.export_button.click()
+    qtbot.waitUntil(lambda: not w.exporting, timeout=60000)
+    assert w.error.text() == "" and opener.urls == [str(tmp_path / "out" / "report.html")]
+    assert "no reads yet" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_every_progress_bar_of_a_small_study_is_in_view(qtbot, tmp_path):
+    """Three readers' bars in a window of the app's size: the progress box was squeezed to one row."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+    from test_reading_support import COORD_PIN, build_study
+
+    ctx = build_study(tmp_path, n_cases=2, readers=(("alice", "senior"), ("bob", "mid"), ("carla", "junior")))
+    w = DashboardWidget(ctx, sign_in(ctx, "Pilot", "carol", COORD_PIN))
+    qtbot.addWidget(w)
+    w.resize(1500, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.wait(50)  # the layout of the refreshed rows
+    assert len(w.bars) == 3
+    for bar in w.bars.values():
+        viewport = bar.parentWidget().parentWidget()  # the box inside the scroll area's viewport
+        top = bar.mapTo(viewport, bar.rect().topLeft()).y()
+        assert 0 <= top and top + bar.height() <= viewport.height(), (top, viewport.height())
+    ctx.close()

@@ -7,11 +7,13 @@ import pyqtgraph as pg
 
 def test_main_window_lists_demo_cases(qtbot, demo_ctx) -> None:  # noqa: ANN001
     from readerstudy.ui.app import configure_pyqtgraph
-    from readerstudy.ui.main_window import MainWindow
+    from readerstudy.ui.coordinator.cases import MainWindow
 
     configure_pyqtgraph()
     assert pg.getConfigOption("imageAxisOrder") == "row-major"
-    w = MainWindow(demo_ctx, "BUSI benign vs malignant")
+    from readerstudy.services.auth import local_session
+
+    w = MainWindow(demo_ctx, local_session("test"))  # the CLI's local session sees every study
     qtbot.addWidget(w)
     assert w.studies.count() == 2 and w.studies.currentItem().text() == "BUSI benign vs malignant"
     assert w.cases.rowCount() == 79

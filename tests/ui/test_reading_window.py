@@ -6,14 +6,17 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 from test_reading_support import PIN, SEQUENTIAL, build_study
 
 from readerstudy.core.models import ReadPhase
 from readerstudy.core.reading import ReadingState
 from readerstudy.services.reading import ReadingService
 from readerstudy.ui.app import ensure_app
+from readerstudy.ui.coordinator.home import CoordinatorHomeWindow
 from readerstudy.ui.image_view import ImageView
-from readerstudy.ui.reading_window import CoordinatorHomeWindow, ReadingWindow, open_window_for
+from readerstudy.ui.reading_window import ReadingWindow
+from readerstudy.ui.shell import open_window_for
 from readerstudy.ui.sign_in_dialog import SignInDialog
 
 
@@ -78,7 +81,7 @@ def test_full_session_by_keyboard_with_break_and_resume(qtbot, tmp_path):
     _keys(qtbot, w, "5")
     _keys(qtbot, w, "\t")
     _keys(qtbot, w, "y")
-    _keys(qtbot, w, "\t")  # on to the confidence field
+    assert w.panel.active == 2  # Y moves on to the confidence field
     _keys(qtbot, w, "2\n")
     assert "positive" in w.panel.warning.text() and w.service.flow.index == 1
     _keys(qtbot, w, "\n")
@@ -118,17 +121,64 @@ def test_sequential_ai_reveal_in_the_window(qtbot, tmp_path):
     _keys(qtbot, w, "03\n")
     assert w.service.flow.state == ReadingState.UNAIDED_LOCKED and w.reveal_button.isVisible()
     assert "locked: 30 %" in w.ai_text.text() and not w.panel.isEnabled()
-    _keys(qtbot, w, "a")
+    assert "press A (or Enter)" in w.ai_text.text().replace("Press", "press")
+    _keys(qtbot, w, "\n")  # Enter on a locked read reveals the AI output (as A does)
     assert w.service.flow.state == ReadingState.AI_REVEALED and "DiffKD-student" in w.ai_text.text()
-    assert w.image.overlay_item.image is not None
+    assert "Model probability" in w.ai_text.text() and "%" in w.ai_text.text()
+    assert w.image.overlay_item.image is not None and w.image.colorbar.isVisible()
+    assert "evidence for" in w.image.colorbar.axis.labelText
+    assert w.opacity_row.isVisible() and w.opacity.value() == 45
+    qtbot.keyClick(w, Qt.Key.Key_BracketRight)
+    qtbot.keyClick(w, Qt.Key.Key_BracketRight)
+    assert w.image.overlay_opacity == pytest.approx(0.65) and w.opacity_label.text() == "65 %"
+    qtbot.keyClick(w, Qt.Key.Key_BracketLeft)
+    assert w.image.overlay_opacity == pytest.approx(0.55)
     _keys(qtbot, w, "s")
-    assert w.image.overlay_item.image is None
+    assert w.image.overlay_item.image is None and not w.image.colorbar.isVisible()
+    _keys(qtbot, w, "s")
+    assert w.image.overlay_item.image is not None and w.image.colorbar.isVisible()
     _keys(qtbot, w, "60")
     _keys(qtbot, w, "14\n")
     qtbot.waitUntil(lambda: w.service.flow.index == 1)
     reads = _reads(ctx)
     assert [r.phase for r in reads] == [ReadPhase.UNAIDED, ReadPhase.AIDED]
     assert reads[0].probability == 30 and reads[1].ai_shown["model_version"] == "1.2.0"
+    assert reads[1].ai_shown["saliency_target"] in ("positive", "negative")
+    overlay = reads[1].view_state["ai_overlay"]
+    assert overlay == {"visible": True, "opacity": 0.55, "toggles": 2, "colormap": "inferno", "scale": [0.0, 1.0],
+                       "target": reads[1].ai_shown["saliency_target"]}
+    assert "ai_overlay" not in reads[0].view_state  # nothing of the model was shown in the unaided read
+    w.close()
+    ctx.close()
+
+
+def test_missing_ai_output_is_not_a_dead_end(qtbot, tmp_path):
+    from readerstudy.services.reading import AI_MISSING_ACTION
+
+    ctx = build_study(tmp_path, n_cases=2, protocol=SEQUENTIAL)  # the model was never run
+    w = _window(qtbot, ReadingService(ctx, _sign_in(qtbot, ctx).session))
+    qtbot.waitUntil(lambda: w.page == "reading")
+    first = w.view_model.case.pseudonym
+    _keys(qtbot, w, "30")
+    _keys(qtbot, w, "03\n")
+    assert w.service.flow.state == ReadingState.UNAIDED_LOCKED
+    # said at once, before A: no AI output; the answers are locked and Enter is the way on
+    assert "No AI output for this case yet" in w.ai_text.text() and "Press Enter" in w.ai_text.text()
+    assert not w.panel.isEnabled() and "Ready" not in w.panel.hint.text()
+    assert w.aside_button.isVisible() and not w.reveal_button.isVisible()
+    _keys(qtbot, w, "a")  # A says the same, changes nothing
+    assert w.service.flow.state == ReadingState.UNAIDED_LOCKED
+    _keys(qtbot, w, "\n")
+    qtbot.waitUntil(lambda: w.service.flow.index == 1 and w.service.flow.state == ReadingState.DISPLAYED)
+    assert f"Case {first} was set aside" in w.ai_text.text() and w.panel.isEnabled()
+    _keys(qtbot, w, "70")
+    _keys(qtbot, w, "14\n")
+    w.aside_button.click()
+    qtbot.waitUntil(lambda: w.page == "end")
+    message = w.pages["end"].findChild(QLabel, "message").text()
+    assert "0 of 2 cases" in message and "2 case(s) are set aside" in message and "coordinator has been told" in message
+    with ctx.uow() as uow:
+        assert len(uow.audit.list(action=AI_MISSING_ACTION)) == 2
     w.close()
     ctx.close()
 
@@ -139,7 +189,8 @@ def test_image_view_window_level_presets_slices_and_view_state(qtbot):
     vol = np.random.default_rng(0).integers(-1000, 2000, size=(16, 32, 48)).astype(np.int16)
     v.set_pixels(vol, window=(40, 400), modality="CT")
     assert v.index == 8 and v.image_item.image.shape == (32, 48)
-    assert set(v.presets()) >= {"default", "soft tissue", "lung", "bone", "full range"}
+    assert list(v.presets()) == ["soft tissue", "lung", "bone", "brain", "liver", "full range"]
+    assert v.preset == "soft tissue"  # the given window is the soft-tissue preset, so it is named so
     v.apply_preset("lung")
     assert v.window == (-600.0, 1500.0) and v.image_item.levels.tolist() == [-1350.0, 150.0]
     v.drag_window(50, 0)

@@ -1,0 +1,126 @@
+"""Report tables as display rows: aligned numbers, CIs, p-values and "n/a" with lettered footnotes.
+
+The templates only lay out what :func:`display_table` returns, so HTML and PDF show the same
+text and the formatting is tested once, here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .na import is_na
+
+__all__ = ["COLUMN_LABELS", "Cell", "DisplayTable", "display_table", "fmt_ci", "fmt_num", "fmt_p"]
+
+COLUMN_LABELS = {
+    "reader": "Reader", "arm": "Arm", "n": "n", "n_truth": "n (truth)", "accuracy": "Accuracy",
+    "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1",
+    "auc": "AUC", "a": "Rater A", "b": "Rater B", "kappa": "Cohen's κ", "p_value": "p", "method": "Method",
+    "statistic": "Statistic", "auc_reference": "AUC (reference)", "auc_reader": "AUC (rater)",
+    "difference": "Difference", "correct": "Correct", "median_s": "Median (s)", "q1_s": "Q1 (s)",
+    "q3_s": "Q3 (s)", "iqr_s": "IQR (s)", "median_active_s": "Median active (s)", "expected": "Expected",
+    "read": "Read", "missing": "Missing", "auc_a": "AUC (first)", "auc_b": "AUC (second)",
+    "neg_neg": "Kept −", "neg_pos": "− → +", "pos_neg": "+ → −", "pos_pos": "Kept +",
+    "followed": "Followed AI", "followed_ai_right": "Followed, AI right", "followed_ai_wrong": "Followed, AI wrong",
+    "revision": "Revision", "before": "Before", "after": "After", "reason": "Reason", "corrected_by": "By",
+    "corrected_at": "When", "case": "Case", "threshold": "Threshold", "treat_all": "Treat all",
+    "treat_none": "Treat none",
+}
+PERCENT = {"accuracy", "sensitivity", "specificity", "ppv", "npv", "followed", "followed_ai_right",
+           "followed_ai_wrong", "synthetic_called", "real_called"}
+TEXT = {"reader", "arm", "a", "b", "method", "reason", "corrected_by", "corrected_at", "case", "before", "after",
+        "group", "subgroup", "origin", "answer"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    ci: str = ""
+    numeric: bool = True
+    note: str = ""  # footnote letter of an n/a reason
+    title: str = ""  # hover text (HTML)
+
+
+@dataclass
+class DisplayTable:
+    header: list[str]
+    rows: list[list[Cell]]
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (letter, reason)
+    numeric: list[bool] = field(default_factory=list)
+
+
+def fmt_num(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def fmt_p(p: Any) -> str:
+    if p is None:
+        return "–"
+    p = float(p)
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_ci(lo: Any, hi: Any, percent: bool = False) -> str:
+    if lo is None or hi is None:
+        return ""
+    if percent:
+        return f"{100 * lo:.1f}–{100 * hi:.1f}"
+    return f"{lo:.3f} to {hi:.3f}" if lo < 0 or hi < 0 else f"{lo:.3f}–{hi:.3f}"
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.letters: dict[str, str] = {}
+
+    def mark(self, reason: str) -> str:
+        if reason not in self.letters:
+            self.letters[reason] = "abcdefghijklmnopqrstuvwxyz"[len(self.letters) % 26]
+        return self.letters[reason]
+
+
+def cell(key: str, value: Any, notes: _Notes) -> Cell:
+    """One value as a cell: estimates as value + CI, proportions in percent, p-values, n/a with a note."""
+    if is_na(value):
+        return Cell("n/a", note=notes.mark(value["na"]), title=value["na"])
+    if isinstance(value, dict) and "value" in value:
+        v = value["value"]
+        if v is None:
+            return Cell("–")
+        pct = key in PERCENT
+        text = f"{100 * v:.1f}%" if pct else f"{v:.3f}"
+        title = ""
+        if "numerator" in value and value.get("denominator"):
+            title = f"{value['numerator']} / {value['denominator']}"
+        if value.get("ci_na"):
+            return Cell(text, "CI n/a", note=notes.mark(value["ci_na"]), title=value["ci_na"])
+        return Cell(text, fmt_ci(value.get("ci_low"), value.get("ci_high"), pct), title=title)
+    if key == "p_value":
+        return Cell(fmt_p(value))
+    if key in TEXT or isinstance(value, str):
+        return Cell("–" if value is None else str(value), numeric=False)
+    if isinstance(value, float) and key.endswith("_s"):
+        return Cell(f"{value:.1f}")
+    if isinstance(value, float) and (key == "se" or key.startswith("se_")):
+        return Cell(f"{value:.4f}")  # standard errors: one digit more than the estimates
+    return Cell(fmt_num(value))
+
+
+def display_table(tbl: dict[str, Any], columns: list[str] | None = None) -> DisplayTable:
+    """The rows of a report table dict as cells, with the table's n/a reasons as lettered footnotes."""
+    cols = columns or list(tbl.get("columns") or [])
+    notes = _Notes()
+    rows = [[cell(c, r.get(c), notes) for c in cols] for r in tbl.get("rows", [])]
+    numeric = [c not in TEXT for c in cols]
+    labels = {**COLUMN_LABELS, **(tbl.get("labels") or {})}
+    return DisplayTable([labels.get(c, c.replace("_", " ")) for c in cols], rows,
+                        [(letter, reason) for reason, letter in notes.letters.items()], numeric)
