@@ -11,8 +11,10 @@ deferred ``BEGIN`` with the execution option ``readerstudy_read=True``
 Read-only engines (``read_only=True``, for ``report``, ``export``, ``protocol show``, ``audit
 verify``) open the file with ``mode=ro`` and ``query_only``; on a read-only file system, where
 SQLite cannot create the ``-shm`` file of a WAL database, they fall back to ``immutable=1``
-(safe only when no ``-wal`` content is pending, which is checked). Neither creates a file or a
-folder.
+(safe only when no ``-wal`` content is pending, which is checked, and nobody can write there).
+In a writable folder a failed open is transient (writers are checkpointing or recovering the WAL)
+and is retried, never answered with ``immutable=1``, which would read pages while a writer changes
+them. Neither creates a file or a folder.
 
 :func:`probe` checks ``--db`` before anything else touches it and raises one clear
 :class:`~readerstudy.core.errors.ValidationError` for a folder, a file that is not SQLite or an
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from readerstudy.core.errors import NotFoundError, ValidationError
 
 BUSY_TIMEOUT_MS = 10_000
+RO_OPEN_ATTEMPTS = 20  # read-only opens of a live database, 0.05 s more back-off each (about 10 s)
 READ_OPTION = "readerstudy_read"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -124,21 +128,38 @@ def _read_only_sqlite(path: Path) -> Engine:
     if not path.exists():
         raise NotFoundError(f"{path}: no such database; nothing was created. Give the path of an existing "
                             "readerstudy database (--db).")
-    engine = _ro_engine(path, "mode=ro")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar()
-        return engine
-    except DBAPIError:
-        engine.dispose()
+    error: DBAPIError | None = None
+    for attempt in range(RO_OPEN_ATTEMPTS):
+        engine = _ro_engine(path, "mode=ro")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar()
+            return engine
+        except DBAPIError as exc:
+            engine.dispose()
+            error = exc
+        if read_only_folder(path):
+            break
+        # a live database in a writable folder: the failure is transient (writers checkpointing,
+        # recovering or removing the WAL while we open); never fall back to immutable=1 there,
+        # which would read pages a writer is changing ("database disk image is malformed")
+        time.sleep(0.05 * (attempt + 1))
+    if not read_only_folder(path):
+        raise ValidationError(f"{path}: cannot be opened for reading ({_reason(error)}); nothing was changed. "
+                              "If another program is writing it, try again in a moment.")
     # a WAL database on a read-only folder: SQLite cannot create <db>-shm; immutable is safe only
-    # when no committed transaction waits in <db>-wal
+    # when no committed transaction waits in <db>-wal (and nobody can write on a read-only folder)
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise ValidationError(f"{path}: cannot open read-only: its folder is not writable and {wal.name} holds "
                               "transactions not yet in the main file. Open it once where it is writable "
                               "(or copy the folder elsewhere), then try again.")
     return _ro_engine(path, "immutable=1")
+
+
+def _reason(error: DBAPIError | None) -> str:
+    orig = getattr(error, "orig", None)
+    return str(orig or error or "unknown error")
 
 
 def sidecars(path: Path) -> set[str]:
