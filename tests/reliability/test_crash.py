@@ -20,6 +20,12 @@ from readerstudy.services.context import open_context
 from readerstudy.services.integrity import verify
 
 KILLS = 60
+#: a safety bound only (a hung reader must not hang the suite); the test asks for the kills, not a
+#: speed: on a loaded 2-core CI machine 50 s gave 49 kills
+MAX_S = 180
+#: cases per reader: 3 readers x 160 cases x 2 phases = 960 steps, so the readers cannot all finish
+#: before the 60th kill however fast the machine reads (80 cases ended at exactly 50 kills here)
+N_CASES = 160
 
 
 def _steps(order: list[str]) -> list[tuple[str, str]]:
@@ -29,7 +35,7 @@ def _steps(order: list[str]) -> list[tuple[str, str]]:
 def test_sigkill_at_random_moments_loses_no_acknowledged_read(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     names = ["reader-a", "reader-b", "reader-c"]
     db = tmp_path / "study.sqlite"
-    ctx = support.build(db, n_cases=80, readers=names, protocol=support.SEQUENTIAL, predictions=True,
+    ctx = support.build(db, n_cases=N_CASES, readers=names, protocol=support.SEQUENTIAL, predictions=True,
                         tiny_in=tmp_path / "images")
     with ctx.uow() as uow:
         study = uow.studies.by_name(support.STUDY)
@@ -37,11 +43,11 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_read(tmp_path: Path, ca
         steps = {n: _steps(next(a.case_ids for a in uow.assignments.list(study.id, ids[n]))) for n in names}
     ctx.close()
 
-    out = run_workers("crash", {"db": str(db), "names": names, "kills": KILLS, "seed": 20261201, "max_s": 50},
-                      timeout=240)
+    out = run_workers("crash", {"db": str(db), "names": names, "kills": KILLS, "seed": 20261201, "max_s": MAX_S},
+                      timeout=MAX_S + 120)
     runs = out["runs"]
     assert [r["error"] for r in runs if r["error"]] == []
-    assert out["kills"] >= 50
+    assert out["kills"] == KILLS
     position = dict.fromkeys(names, 0)  # acknowledged steps so far, per reader
     wrong_resume, acked = [], []
     for run in runs:
@@ -81,4 +87,3 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_read(tmp_path: Path, ca
         print(f"\nSIGKILL: {out['kills']} kills survived in {out['wall_s']:.1f} s; {len(acked)} acknowledged reads, "
               f"{len(lost)} lost, {len(stored) - len(acked)} committed but unacknowledged; "
               f"{len(runs)} restarts resumed at the right step")
-    assert out["wall_s"] < 60

@@ -205,7 +205,7 @@ def test_image_view_window_level_presets_slices_and_view_state(qtbot):
     v.set_pixels(cine, frame_time_ms=40)
     assert v.index == 0
     v.toggle_cine()
-    qtbot.waitUntil(lambda: v.index > 0, timeout=2000)
+    qtbot.waitUntil(lambda: v.index > 0, timeout=20_000)
     v.toggle_cine()
 
 

@@ -47,7 +47,7 @@ def test_realism_case_on_screen(qtbot, tmp_path):
         panel = w.panel
         assert [b.text() for b in panel.binary_buttons] == ["0 · Real", "1 · Synthetic"]
         assert panel.boxes[0].title() == "Probability that the image is synthetic (0-100)"
-        qtbot.waitUntil(lambda: w.service.flow is not None and w.service.flow.current_case is not None, timeout=5000)
+        qtbot.waitUntil(lambda: w.service.flow is not None and w.service.flow.current_case is not None, timeout=30_000)
         text = "\n".join(_texts(w))
         assert "How realistic does the image look?" in text
         for secret in (GEN_A[:12], GEN_B[:12], "real:", "synthetic:", *refs, *sources):
