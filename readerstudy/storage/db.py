@@ -39,7 +39,6 @@ from readerstudy.core.errors import NotFoundError, ValidationError
 BUSY_TIMEOUT_MS = 10_000
 RO_OPEN_ATTEMPTS = 20  # read-only opens of a live database, 0.05 s more back-off each (about 10 s)
 READ_OPTION = "readerstudy_read"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def to_url(db: str | Path) -> str:
@@ -227,11 +226,35 @@ def probe(db: str | Path, *, must_exist: bool, writable: bool = False) -> None:
                               "Commands that only read (report, export, protocol show, audit verify) still work.")
     if not os.access(path, os.R_OK):
         raise ValidationError(f"{path}: cannot be read (permission denied); check the file's permissions.")
-    with open(path, "rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head and head != SQLITE_MAGIC:
-        raise ValidationError(f"{path}: is not a SQLite database (it starts with {head[:8]!r}); give the path "
-                              "of a readerstudy database (--db).")
+    reason = _not_sqlite(path)
+    if reason is not None:
+        raise ValidationError(f"{path}: is not a SQLite database (SQLite: {reason}); give the path of a "
+                              "readerstudy database (--db).")
+
+
+def _not_sqlite(path: Path) -> str | None:
+    """SQLite's reason when ``path`` is not a SQLite database, else None (other errors: None).
+
+    Asked through SQLite, never with Python's file I/O: closing *any* descriptor of a database file
+    releases every POSIX lock this process holds on it (https://sqlite.org/howtocorrupt.html,
+    section 2.2). A process with a connection open would then look absent to the others: the
+    last of them to close deletes the WAL this process still writes into, and its later commits
+    are lost. SQLite's own VFS keeps such descriptors open until the process's locks are gone.
+    """
+    existed = sidecars(path)
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error:
+        return None
+    try:
+        con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            return str(exc)
+    finally:
+        con.close()
+        tidy_sidecars(path, existed)
+    return None
 
 
 def _probe_server(url: str) -> None:

@@ -73,3 +73,35 @@ def test_a_lasting_failure_on_a_writable_folder_says_what_sqlite_said(
     message = str(err.value)
     assert "unable to open database file" in message and "try again" in message
     assert "not writable" not in message and "read-only" not in message
+
+
+def test_probing_a_database_this_process_has_open_keeps_its_locks(tmp_path: Path) -> None:
+    """After ``probe``, another process closing its connection must not delete the WAL this
+    process is using (Python's ``open``/``close`` of the file dropped this process's POSIX locks:
+    the other process then deleted ``-wal`` and ``-shm``, and this process's next commit went
+    into an unlinked file and was lost)."""
+    import subprocess
+    import sys
+
+    path = _wal_db(tmp_path / "study.sqlite")
+    mine = sqlite3.connect(path)
+    mine.execute("SELECT count(*) FROM t").fetchone()
+    db.probe(path, must_exist=True)
+    db.probe(path, must_exist=True, writable=True)
+    other = f"import sqlite3; c = sqlite3.connect({str(path)!r}); c.execute('SELECT count(*) FROM t').fetchone(); c.close()"
+    subprocess.run([sys.executable, "-c", other], check=True)
+    assert db.sidecars(path) == {"-wal", "-shm"}
+    mine.execute("INSERT INTO t VALUES (3)")
+    mine.commit()
+    fresh = sqlite3.connect(path)
+    assert fresh.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    fresh.close()
+    mine.close()
+
+
+def test_probe_still_names_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.sqlite"
+    bogus.write_bytes(b"%PDF-1.7 not a database at all, long enough to have a header" * 4)
+    with pytest.raises(ValidationError, match="is not a SQLite database .SQLite: file is not a database"):
+        db.probe(bogus, must_exist=True)
+    assert db.sidecars(bogus) == set()
