@@ -1,23 +1,39 @@
-"""Schema migrations: back up, then upgrade to head; refuse databases from a newer version."""
+"""Schema migrations: back up, then upgrade to head; refuse databases from a newer version.
+
+Alembic runs the migrations, and is imported only when a database has to change. Every open of a
+database only asks which revision it is at and whether this version knows it: that reads
+``alembic_version`` and the ``revision`` / ``down_revision`` lines of ``migrations/versions/*.py``
+(:func:`known_revisions`), without Alembic's import and script parsing (about 0.3 s of every
+start-up and every ``report``). ``tests/storage/test_migrations.py`` checks that this agrees with
+Alembic's own ``ScriptDirectory``.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from readerstudy.core.errors import SchemaError
 from readerstudy.paths import migrations_dir
 from readerstudy.storage.db import make_engine, sqlite_path, to_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+_REVISION = re.compile(r"""^revision\s*(?::[^=]+)?=\s*["']([^"']+)["']""", re.M)
+_DOWN = re.compile(r"""^down_revision\s*(?::[^=]+)?=\s*(None|["']([^"']+)["'])""", re.M)
+
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config(str(migrations_dir() / "alembic.ini"))
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("version_locations", str(migrations_dir() / "versions"))
@@ -50,31 +66,54 @@ def _check_foreign_keys(conn) -> None:  # noqa: ANN001 - a SQLAlchemy Connection
                           f"row {rowid} -> {parent}); nothing was changed. Report this with the database.")
 
 
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> dict[str, str | None]:
+    """Every revision of ``migrations/versions`` -> the revision it revises (None for the first).
+
+    Read from each script's ``revision = "..."`` and ``down_revision = "..."`` lines (one parent
+    each: this project's history is linear). Raises :class:`SchemaError` if a script lacks them.
+    """
+    out: dict[str, str | None] = {}
+    for script in sorted((migrations_dir() / "versions").glob("*.py")):
+        if script.name.startswith("__"):
+            continue
+        source = script.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev is None or down is None:
+            raise SchemaError(f"{script.name}: no 'revision = ...' and 'down_revision = ...' lines; the "
+                              "installation is damaged (reinstall readerstudy).")
+        out[rev.group(1)] = down.group(2)
+    return out
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None, "migrations/versions holds no revision"
-    return head
+    """The newest revision: the one no other revision revises."""
+    revisions = known_revisions()
+    heads = set(revisions) - {d for d in revisions.values() if d is not None}
+    assert len(heads) == 1, f"migrations/versions must have one head, not {sorted(heads)}"
+    return heads.pop()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The database's revision (``alembic_version.version_num``), or None for a database without one."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:  # the table is there but unreadable: not a database we wrote
+            return None
 
 
 def check_not_newer(engine: Engine) -> str | None:
     """Return the current revision; raise :class:`SchemaError` when this version does not know it."""
     rev = current_revision(engine)
-    if rev is None:
-        return None
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    try:
-        script.get_revision(rev)
-    except Exception as exc:  # alembic raises several types for an unknown revision
+    if rev is not None and rev not in known_revisions():
         raise SchemaError(
             f"This database has schema revision {rev!r}, which this readerstudy "
             f"(schema head {head_revision()!r}) does not know: it was written by a newer version. "
             "Install the newer readerstudy to open it; nothing was changed."
-        ) from exc
+        )
     return rev
 
 
@@ -110,6 +149,8 @@ def upgrade(db: str | Path, revision: str = "head", *, backup: bool = True) -> P
         has_tables = bool(inspect(engine).get_table_names())
         if backup and path is not None and path.exists() and has_tables:
             copy = backup_sqlite(path, suffix=f"before-{target}")
+        from alembic import command
+
         with engine.begin() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
@@ -124,6 +165,8 @@ def downgrade(db: str | Path, revision: str) -> None:
     url = to_url(db)
     engine = _migration_engine(url)
     try:
+        from alembic import command
+
         with engine.begin() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn

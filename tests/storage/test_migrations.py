@@ -25,6 +25,29 @@ def _diff(url: str) -> list:
     return diff
 
 
+def test_revisions_read_without_alembic_agree_with_alembics_script_directory() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    alembic = {r.revision: r.down_revision for r in script.walk_revisions()}
+    assert migrate.known_revisions() == alembic
+    assert migrate.head_revision() == script.get_current_head()
+
+
+def test_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "h.sqlite"
+    migrate.upgrade(db)
+    code = ("import sys\nfrom readerstudy.services.context import open_context\n"
+            f"ctx = open_context({str(db)!r})\nctx.close()\n"
+            f"ctx = open_context({str(db)!r}, read_only=True)\nctx.close()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_empty_db_upgrades_to_head_and_matches_models(tmp_path: Path) -> None:
     db = tmp_path / "a.sqlite"
     assert migrate.upgrade(db) is None  # nothing to back up for a new file
