@@ -28,6 +28,19 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # first: the PDF child imports WeasyPrint and sets its fonts up while this process imports the
+    # statistics, reads the database and draws the figures (a fresh process saves about 1 s)
+    from readerstudy.reports.pdf_process import start_typesetter
+
+    typesetter = start_typesetter()
+    try:
+        return _report(args, typesetter)
+    finally:
+        if typesetter is not None:
+            typesetter.close()
+
+
+def _report(args: argparse.Namespace, typesetter) -> int:  # noqa: ANN001 - PdfTypesetter | None
     from tqdm import tqdm
 
     from readerstudy.services.auth import local_session
@@ -44,7 +57,8 @@ def _run(args: argparse.Namespace) -> int:
                 bar.refresh()
 
             files = export_report(ctx, local_session(), args.study, args.out, reference=args.reference,
-                                  arm=args.arm, progress=progress, command=_command(args))
+                                  arm=args.arm, progress=progress, command=_command(args), typesetter=typesetter,
+                                  parallel_figures=True)
         for f in (files.html, files.pdf, files.json, files.csv):
             print(f)
         return 0

@@ -17,7 +17,7 @@ from typing import Any
 from readerstudy.core.errors import ValidationError
 
 from .document import ReportOptions, ReportParts, build_tables, sections
-from .figures import build_figures, png_bytes
+from .figures import draw_figures
 from .model import MODEL_SENIORITY, ReportInput
 from .render import data_uri, render_html, write_pdf
 from .writers import jsonable, write_csv, write_json
@@ -25,6 +25,7 @@ from .writers import jsonable, write_csv, write_json
 __all__ = ["ReportFiles", "report_meta", "write_report"]
 
 Progress = Callable[[int, int, str], None]
+Typeset = Callable[[str, Path, str], Path]
 STEPS = 6
 
 
@@ -78,11 +79,16 @@ def _publish(staging: Path, out: Path) -> None:
 
 
 def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: ReportOptions | None = None,
-                 progress: Progress | None = None, *, pdf: bool = True) -> ReportFiles:
+                 progress: Progress | None = None, *, pdf: bool = True,
+                 typeset: Typeset | None = None, parallel_figures: bool = False) -> ReportFiles:
     """Write ``report.html``, ``report.pdf``, ``report.json``, ``reads.csv`` and ``figures/*.png`` into ``out_dir``.
 
     ``progress(step, total, message)`` is called before each step and may raise
     :class:`~readerstudy.core.errors.Cancelled`; nothing is then left in ``out_dir``.
+    ``typeset(html, path, title)`` writes the PDF (default :func:`~.render.write_pdf`, in process;
+    :meth:`~.pdf_process.PdfTypesetter.write` in a child started earlier). ``parallel_figures``:
+    draw half the figures in a forked child (command-line processes only; see
+    :func:`~.figures.draw_figures`).
     """
     opts = options or ReportOptions()
 
@@ -98,8 +104,7 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
     tables = build_tables(data, opts)
     meta = report_meta(data, tables)
     tick(1, "drawing figures")
-    figs = build_figures(data, tables)
-    pngs = {s.key: png_bytes(s.figure) for s in figs if s.figure is not None}
+    figs, pngs = draw_figures(data, tables, parallel=parallel_figures)
     parts = ReportParts(data, opts, tables, {s.key: s for s in figs}, meta)
     secs = sections(parts)
     tick(2, "writing HTML")
@@ -117,7 +122,7 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
         write_csv(names.csv, data.export_table)  # training-case predictions marked, out of the statistics
         tick(4, "typesetting the PDF")
         if pdf:
-            write_pdf(html, names.pdf, f"Reader study report: {data.study}")
+            (typeset or write_pdf)(html, names.pdf, f"Reader study report: {data.study}")
         tick(5, "saving")
         _publish(staging, out)
     finally:

@@ -9,6 +9,7 @@ backend or pyplot's global state.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from . import na as NA  # noqa: E402
 from .model import MODEL_SENIORITY, ReportInput  # noqa: E402
 from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case  # noqa: E402
 
-__all__ = ["FigureSpec", "build_figures", "png_bytes", "roc_points"]
+__all__ = ["FIGURES", "FigureSpec", "build_figures", "draw_figures", "png_bytes", "roc_points"]
 
 matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -315,14 +316,98 @@ def calibration_figure(data: ReportInput, arm: str | None, bins: int = 5) -> Fig
     return spec
 
 
+#: every report figure in report order, each from (read table input, report tables)
+FIGURES: tuple[Callable[[ReportInput, dict[str, Any]], FigureSpec], ...] = (
+    lambda data, tables: roc_figure(data),
+    lambda data, tables: kappa_figure(tables["kappa_by_arm"]),
+    lambda data, tables: forest_figure(tables["mrmc"]),
+    lambda data, tables: ai_flow_figure(tables["ai_effect"]),
+    lambda data, tables: time_figure(data.table),
+    lambda data, tables: decision_figure(tables["decision_curve"]),
+    lambda data, tables: calibration_figure(data, tables["focus_arm"]),
+)
+#: the figures a forked child draws in :func:`draw_figures` (about half of the drawing time)
+_CHILD_SHARE = (1, 2, 3, 6)
+
+
 def build_figures(data: ReportInput, tables: dict[str, Any]) -> list[FigureSpec]:
     """Every report figure, in report order (drawn or with the reason it cannot be drawn yet)."""
-    return [
-        roc_figure(data),
-        kappa_figure(tables["kappa_by_arm"]),
-        forest_figure(tables["mrmc"]),
-        ai_flow_figure(tables["ai_effect"]),
-        time_figure(data.table),
-        decision_figure(tables["decision_curve"]),
-        calibration_figure(data, tables["focus_arm"]),
-    ]
+    return [make(data, tables) for make in FIGURES]
+
+
+def _drawn(data: ReportInput, tables: dict[str, Any], index: int) -> tuple[FigureSpec, bytes | None]:
+    spec = FIGURES[index](data, tables)
+    png = None if spec.figure is None else png_bytes(spec.figure)
+    return spec, png
+
+
+def draw_figures(data: ReportInput, tables: dict[str, Any], *,
+                 parallel: bool = False) -> tuple[list[FigureSpec], dict[str, bytes]]:
+    """Every figure (as :func:`build_figures`) and the PNG of each drawn one, by key.
+
+    ``parallel=True`` (a command-line process; never a threaded GUI process) forks one child on
+    POSIX systems that draws :data:`_CHILD_SHARE` while this process draws the rest, which halves
+    the drawing's wall time on two cores (matplotlib holds the GIL, so threads would not). The
+    child's specs come back without their ``figure`` (only the PNG). If the child fails, its
+    figures are drawn here; the result is the same either way.
+    """
+    own = [i for i in range(len(FIGURES)) if not parallel or i not in _CHILD_SHARE]
+    results: dict[int, tuple[FigureSpec, bytes | None]] = {}
+    child = _fork_share(data, tables) if parallel and len(own) < len(FIGURES) else None
+    for i in own:
+        results[i] = _drawn(data, tables, i)
+    if child is not None:
+        results.update(_collect(*child))
+    for i in range(len(FIGURES)):  # what the child did not deliver (no fork, or it failed)
+        if i not in results:
+            results[i] = _drawn(data, tables, i)
+    specs = [results[i][0] for i in range(len(FIGURES))]
+    return specs, {s.key: png for s, png in (results[i] for i in range(len(FIGURES))) if png is not None}
+
+
+def _fork_share(data: ReportInput, tables: dict[str, Any]) -> tuple[int, int] | None:
+    """Fork a child that draws :data:`_CHILD_SHARE` and pickles (index, spec, png) to a pipe."""
+    import os
+    import pickle
+
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        return None
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child: draw, send, leave without running the parent's clean-up
+        code = 1
+        try:
+            os.close(r)
+            out = []
+            for i in _CHILD_SHARE:
+                spec, png = _drawn(data, tables, i)
+                spec.figure = None
+                out.append((i, spec, png))
+            payload = pickle.dumps(out)
+            with os.fdopen(w, "wb") as fh:
+                fh.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def _collect(pid: int, fd: int) -> dict[int, tuple[FigureSpec, bytes | None]]:
+    import os
+    import pickle
+
+    with os.fdopen(fd, "rb") as fh:
+        payload = fh.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not payload:
+        return {}
+    try:
+        return {i: (spec, png) for i, spec, png in pickle.loads(payload)}
+    except Exception:  # noqa: BLE001 - a broken child's output: draw its figures here instead
+        return {}
