@@ -37,23 +37,41 @@ class Maintenance(QObject):
         self.last_report: Any = None
         self.errors: list[str] = []
         self._workers: set[Worker] = set()
+        self._backing_up = False
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.backup_now)
         if self.settings.interval_min > 0 and ctx.db_path is not None:
             self.timer.start(int(self.settings.interval_min * 60_000))
 
-    def _run(self, fn: Any, done: Any) -> None:
+    def _run(self, fn: Any, done: Any, on_failure: Any = None) -> None:
         worker = Worker(fn)
         self._workers.add(worker)
         worker.signals.finished.connect(done)
         worker.signals.failed.connect(self._failed)
+        if on_failure is not None:
+            worker.signals.failed.connect(lambda *_a: on_failure())
+            worker.signals.cancelled.connect(lambda *_a: on_failure())
         for sig in (worker.signals.finished, worker.signals.failed, worker.signals.cancelled):
             sig.connect(lambda *_a, w=worker: self._workers.discard(w))
         QThreadPool.globalInstance().start(worker)
 
+    @property
+    def busy(self) -> bool:
+        """A backup or a check is still running in the background."""
+        return bool(self._workers)
+
     def backup_now(self) -> None:
+        """Start one backup in the background; a tick that comes while one still runs is skipped."""
+        if self._backing_up:
+            return
+        self._backing_up = True
+
+        def done(result: Any) -> None:
+            self._backing_up = False
+            self._backed_up(result)
+
         self._run(lambda progress: scheduled_backup(self.ctx, self.session, self.settings, progress=progress),
-                  self._backed_up)
+                  done, on_failure=lambda: setattr(self, "_backing_up", False))
 
     def check_now(self) -> None:
         self._run(lambda progress: startup_check(self.ctx, self.session), self._checked)

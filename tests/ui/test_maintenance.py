@@ -46,7 +46,7 @@ def test_start_up_check_warns_the_coordinator_of_a_tampered_read(qtbot, tmp_path
     reader = Maintenance(ctx, sign_in(ctx, support.STUDY, "alice", support.PIN), window,
                          BackupSettings(interval_min=0), ask=False)
     reader.check_now()
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: not reader.busy, timeout=20_000)
     assert reader.last_report is None and reader.errors == []  # readers are not shown the audit
     ctx.close()
 
@@ -61,7 +61,7 @@ def test_backup_timer_writes_archives_while_the_app_runs(qtbot, tmp_path: Path) 
     qtbot.waitUntil(lambda: len(list((tmp_path / "auto").glob("*.tar.gz"))) >= 2 and m.last_backup is not None,
                     timeout=20_000)
     m.timer.stop()
-    qtbot.wait(500)
+    qtbot.waitUntil(lambda: not m.busy, timeout=20_000)  # a backup started before the stop finishes
     assert m.errors == [] and len(list((tmp_path / "auto").glob("*.tar.gz"))) == 2
     assert "Backed up to" in window.statusBar().currentMessage()
     ctx.close()
