@@ -328,6 +328,8 @@ FIGURES: tuple[Callable[[ReportInput, dict[str, Any]], FigureSpec], ...] = (
 )
 #: the figures a forked child draws in :func:`draw_figures` (about half of the drawing time)
 _CHILD_SHARE = (1, 2, 3, 6)
+#: seconds the parent waits for the figure child's next bytes before drawing its share itself
+CHILD_TIMEOUT_S = 120.0
 
 
 def build_figures(data: ReportInput, tables: dict[str, Any]) -> list[FigureSpec]:
@@ -346,10 +348,10 @@ def draw_figures(data: ReportInput, tables: dict[str, Any], *,
     """Every figure (as :func:`build_figures`) and the PNG of each drawn one, by key.
 
     ``parallel=True`` (a command-line process; never a threaded GUI process) forks one child on
-    POSIX systems that draws :data:`_CHILD_SHARE` while this process draws the rest, which halves
+    Linux that draws :data:`_CHILD_SHARE` while this process draws the rest, which halves
     the drawing's wall time on two cores (matplotlib holds the GIL, so threads would not). The
-    child's specs come back without their ``figure`` (only the PNG). If the child fails, its
-    figures are drawn here; the result is the same either way.
+    child's specs come back without their ``figure`` (only the PNG). If the child fails or sends
+    nothing for :data:`CHILD_TIMEOUT_S`, its figures are drawn here; the result is the same either way.
     """
     own = [i for i in range(len(FIGURES)) if not parallel or i not in _CHILD_SHARE]
     results: dict[int, tuple[FigureSpec, bytes | None]] = {}
@@ -369,8 +371,9 @@ def _fork_share(data: ReportInput, tables: dict[str, Any]) -> tuple[int, int] | 
     """Fork a child that draws :data:`_CHILD_SHARE` and pickles (index, spec, png) to a pipe."""
     import os
     import pickle
+    import sys
 
-    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:  # fork without exec: Linux only
         return None
     r, w = os.pipe()
     try:
@@ -399,12 +402,26 @@ def _fork_share(data: ReportInput, tables: dict[str, Any]) -> tuple[int, int] | 
 
 
 def _collect(pid: int, fd: int) -> dict[int, tuple[FigureSpec, bytes | None]]:
+    """What the child sent; {} when it failed or stayed silent for :data:`CHILD_TIMEOUT_S`."""
     import os
     import pickle
+    import select
+    import signal
 
-    with os.fdopen(fd, "rb") as fh:
-        payload = fh.read()
+    chunks = []
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        while True:
+            ready, _, _ = select.select([fh], [], [], CHILD_TIMEOUT_S)
+            chunk = fh.read(1 << 20) if ready else None
+            if chunk is None:  # silent too long: stop it, draw its share here
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return {}
+            if not chunk:
+                break
+            chunks.append(chunk)
     _, status = os.waitpid(pid, 0)
+    payload = b"".join(chunks)
     if status != 0 or not payload:
         return {}
     try:

@@ -64,7 +64,10 @@ def test_no_child_in_a_process_that_has_weasyprint(monkeypatch: pytest.MonkeyPat
     assert pdf_process.start_typesetter() is None
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked figure drawing is POSIX only")
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked figure drawing is Linux only")
+
+
+@LINUX
 def test_figures_drawn_half_in_a_forked_child_are_identical(sim_data) -> None:  # noqa: ANN001
     tables = build_tables(sim_data)
     specs_here, here = F.draw_figures(sim_data, tables)
@@ -77,7 +80,7 @@ def test_figures_drawn_half_in_a_forked_child_are_identical(sim_data) -> None:  
     assert drawn_by_child and all(s.figure is None for s in specs_par if s.key in drawn_by_child)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked figure drawing is POSIX only")
+@LINUX
 def test_a_failing_figure_child_is_drawn_in_process(sim_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     def dying_child(data, tables):  # noqa: ANN001, ANN202
         r, w = os.pipe()
@@ -94,10 +97,32 @@ def test_a_failing_figure_child_is_drawn_in_process(sim_data, monkeypatch: pytes
     assert par == here
 
 
+@LINUX
+def test_a_silent_figure_child_is_stopped_and_drawn_in_process(sim_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import time
+
+    def hanging_child(data, tables):  # noqa: ANN001, ANN202
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        os.close(w)
+        return pid, r
+
+    monkeypatch.setattr(F, "_fork_share", hanging_child)
+    monkeypatch.setattr(F, "CHILD_TIMEOUT_S", 0.5)
+    tables = build_tables(sim_data)
+    t0 = time.perf_counter()
+    _, par = F.draw_figures(sim_data, tables, parallel=True)
+    assert time.perf_counter() - t0 < 30  # not the child's 60 s
+    assert par == F.draw_figures(sim_data, tables)[1]
+
+
 def test_report_with_both_gives_the_same_files(sim_data, tmp_path: Path) -> None:  # noqa: ANN001
     plain = write_report(sim_data, tmp_path / "plain")
     child = pdf_process.PdfTypesetter()
-    fast = write_report(sim_data, tmp_path / "fast", typeset=child.write, parallel_figures=hasattr(os, "fork"))
+    fast = write_report(sim_data, tmp_path / "fast", typeset=child.write, parallel_figures=True)
     assert {k: p.read_bytes() for k, p in fast.figures.items()} == {k: p.read_bytes() for k, p in plain.figures.items()}
     assert _text(fast.pdf) == _text(plain.pdf)
     assert fast.html.read_text(encoding="utf-8") == plain.html.read_text(encoding="utf-8")
