@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from readerstudy.core.errors import ValidationError
+from readerstudy.core.errors import PermissionDenied, ValidationError
 
 if TYPE_CHECKING:
+    from readerstudy.core.protocol import Protocol
     from readerstudy.services.auth import UserSession
     from readerstudy.services.context import AppContext
 
-__all__ = ["ORIGINS", "RealismBuild", "build_realism_study", "origin_ref", "parse_origin"]
+__all__ = ["ORIGINS", "RealismBuild", "build_realism_study", "create_realism_study", "origin_ref", "parse_origin"]
 
 ORIGINS = ("real", "synthetic")
 Progress = Callable[[int, int, str], None]
@@ -194,3 +195,30 @@ def build_realism_study(ctx: AppContext, session: UserSession, source_study: str
                                   "realism study again under a new name.")
     n_syn = sum(1 for s in sources if s.truth == 1)
     return RealismBuild(name.strip(), len(sources) - n_syn, n_syn, size)
+
+
+def create_realism_study(ctx: AppContext, coordinator: UserSession, name: str, *, seed: int = 0,
+                         protocol: Protocol | None = None, progress: Progress | None = None) -> RealismBuild:
+    """The coordinator workspace's realism study: :func:`build_realism_study` from the signed-in
+    coordinator's own study (whose import makes the coordinator the new study's coordinator, same
+    name and PIN: they sign in to it to add readers, who then read it as any study), and the realism
+    reading protocol applied (``protocol``, default ``resources/protocols/realism.toml``: the call
+    reads "0 Real / 1 Synthetic", plus a 1-5 realism rating).
+
+    Raises as :func:`build_realism_study`, and :class:`PermissionDenied` for the command line's
+    local session (which uses ``readerstudy study realism``). A refused protocol leaves the study
+    built, with its coordinator, and says so.
+    """
+    from readerstudy.paths import resources_dir
+    from readerstudy.services.assignments import apply_protocol, load_protocol_file
+    from readerstudy.services.auth import require_coordinator
+    from readerstudy.services.studies import coordinator_in
+
+    require_coordinator(coordinator, "building a realism study")
+    if coordinator.is_system:
+        raise PermissionDenied("The command line builds realism studies with 'readerstudy study realism'.")
+    chosen = protocol or load_protocol_file(resources_dir() / "protocols" / "realism.toml")
+    built = build_realism_study(ctx, coordinator, coordinator.study_name, name, seed=seed, progress=progress)
+    there = coordinator_in(ctx, coordinator, built.study)
+    apply_protocol(ctx, there, chosen)
+    return built

@@ -100,6 +100,29 @@ def create_study_as(ctx: AppContext, coordinator: UserSession, study_name: str, 
     return session
 
 
+def coordinator_in(ctx: AppContext, coordinator: UserSession, study_name: str) -> UserSession:
+    """The signed-in coordinator's session in ``study_name``, where they are an active coordinator
+    under the same name with the same PIN: a study they built from theirs (importing into a new
+    study makes the importing coordinator its coordinator, see ``services/importing``).
+
+    Raises :class:`PermissionDenied` for a non-coordinator, the command line's local session, or a
+    study where the coordinator is not such a coordinator; :class:`NotFoundError` for no such study.
+    """
+    require_coordinator(coordinator, "working on another study")
+    if coordinator.is_system:
+        raise PermissionDenied("The command line acts as every study's coordinator already.")
+    with ctx.uow(read=True) as uow:
+        me = uow.readers.get(coordinator.participant_id)
+        study = uow.studies.by_name(study_name)
+        mine = uow.readers.credentials(me.id)[0]
+        there = next((p for p in uow.readers.list(study.id, Role.COORDINATOR)
+                      if p.name == me.name and p.active and uow.readers.credentials(p.id)[0] == mine), None)
+        if not me.active or me.study_id != coordinator.study_id or there is None:
+            raise PermissionDenied(f"{coordinator.name!r} is not a coordinator of study {study.name!r}; sign in "
+                                   "to it as one of its coordinators.")
+    return UserSession(study.id, study.name, there.id, there.name, Role.COORDINATOR)
+
+
 def needs_first_coordinator(ctx: AppContext, study_name: str) -> bool:
     """True when ``study_name`` has no coordinator at all (e.g. created by ``readerstudy import``)."""
     with ctx.uow() as uow:
@@ -155,5 +178,6 @@ def study_summaries(ctx: AppContext) -> list[StudySummary]:
     return out
 
 
-__all__ = ["StudySummary", "study_summaries", "add_first_coordinator", "create_study", "create_study_as", "needs_first_coordinator",
+__all__ = ["StudySummary", "study_summaries", "add_first_coordinator", "create_study", "create_study_as",
+           "coordinator_in", "needs_first_coordinator",
            "validate_study_name"]

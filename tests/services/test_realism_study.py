@@ -99,3 +99,29 @@ def test_only_the_source_studys_coordinators_may_build_it(ctx):
             build_realism_study(ctx, sign_in(ctx, SOURCE, name, PIN), SOURCE, REALISM)
     with ctx.uow(read=True) as uow:
         assert uow.studies.find(REALISM) is None
+
+
+def test_a_signed_in_coordinator_builds_one_and_can_sign_in_to_it(ctx):
+    from readerstudy.services.assignments import apply_with_plan, protocol_summary
+    from readerstudy.services.participants import list_participants
+    from readerstudy.services.realism_study import create_realism_study
+    from readerstudy.services.studies import coordinator_in
+
+    add_participant(ctx, scope(ctx, LOCAL, SOURCE), "carol", Role.COORDINATOR, PIN)
+    carol = sign_in(ctx, SOURCE, "carol", PIN)
+    built = create_realism_study(ctx, carol, REALISM, seed=2)
+    assert (built.study, built.synthetic, built.real) == (REALISM, 8, 4)
+    there = sign_in(ctx, REALISM, "carol", PIN)  # same name, same PIN
+    assert there.role == Role.COORDINATOR
+    assert [(p.name, p.role) for p in list_participants(ctx, there)] == [("carol", Role.COORDINATOR)]
+    summary = protocol_summary(ctx, there)  # the realism protocol is applied
+    assert summary["protocol"] is not None and summary["protocol"]["form"]["positive"] == "Synthetic"
+    add_participant(ctx, there, "rita", Role.READER, PIN, seniority="senior")
+    apply_with_plan(ctx, there)  # the stored protocol, as the Protocol tab's Apply does
+    assert [(r["reader"], r["cases"]) for r in protocol_summary(ctx, there)["assignments"]] == [("rita", 12)]
+    assert coordinator_in(ctx, carol, REALISM).study_name == REALISM
+    build_realism_study(ctx, LOCAL, SOURCE, "Built by the CLI")  # no coordinator of carol's there
+    with pytest.raises(PermissionDenied, match="not a coordinator of study"):
+        coordinator_in(ctx, carol, "Built by the CLI")
+    with pytest.raises(PermissionDenied, match="study realism"):
+        create_realism_study(ctx, LOCAL, "From the CLI")

@@ -230,6 +230,9 @@ TABLE: dict[str, tuple[dict[str, str], Callable[[Env, UserSession], Any]]] = {
         e.ctx, s, _annotation_id(e))),
     "realism_study.build_realism_study": (COORD, lambda e, s: _svc("realism_study").build_realism_study(
         e.ctx, s, S, f"Realism {uuid.uuid4().hex[:6]}")),  # past the role check: no accepted images to show
+    "realism_study.create_realism_study": ({**COORD, "local": N}, lambda e, s: _svc("realism_study")
+                                           .create_realism_study(e.ctx, s, f"Realism {uuid.uuid4().hex[:6]}")),
+    "studies.coordinator_in": ({**COORD, "local": N}, lambda e, s: _svc("studies").coordinator_in(e.ctx, s, S)),
     "studies.create_study_as": ({**COORD, "local": N}, lambda e, s: _svc("studies").create_study_as(
         e.ctx, s, f"Study {uuid.uuid4().hex[:6]}")),
 }

@@ -1,4 +1,5 @@
-"""The coordinator's "AI readers" tab: each model reader's card, and the study's near-duplicate groups.
+"""The coordinator's "AI readers" tab: each model reader's card, the study's near-duplicate groups,
+and a realism study (real vs synthetic images, blind) built from the study's accepted synthetic images.
 
 The card (:func:`readerstudy.services.model_card.model_cards`) says what the model was trained
 on, its held-out validation figures, its figures on this study's ground truth, when it was
@@ -12,12 +13,14 @@ from __future__ import annotations
 import html
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -32,6 +35,8 @@ from readerstudy.services.auth import UserSession, require_coordinator
 from readerstudy.services.context import AppContext
 from readerstudy.services.model_card import ModelCard, model_cards
 from readerstudy.services.near_duplicates import GroupReport, study_groups
+from readerstudy.services.realism_study import RealismBuild, create_realism_study
+from readerstudy.ui.workers import Worker
 
 log = logging.getLogger(__name__)
 GROUP_COLUMNS = ("Group", "Side", "Images", "r (min-max)", "Truths", "Members")
@@ -121,11 +126,80 @@ class ModelsWidget(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(cards_box)
         split.addWidget(groups_box)
-        split.setSizes([420, 420])
+        split.addWidget(self._realism_box())
+        split.setSizes([380, 340, 160])
         lay = QVBoxLayout(self)
         lay.addWidget(self.error)
         lay.addWidget(split, 1)
         self.refresh()
+
+    def _realism_box(self) -> QGroupBox:
+        self.realism_name = QLineEdit(f"{self._session.study_name} realism")
+        self.realism_button = QPushButton("Build realism study")
+        self.realism_progress = QProgressBar()
+        self.realism_progress.hide()
+        self.realism_status = QLabel(
+            "Mixes every accepted synthetic image of this study (Generate variants in the annotation "
+            "window) with the real image of each source case, blind and in a shuffled order, as a new "
+            "study with the realism protocol (call: Real / Synthetic, plus a 1-5 realism rating). You "
+            "become its coordinator with your PIN: sign in to it to add readers.")
+        self.realism_status.setWordWrap(True)
+        self.realism_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.realism_button.clicked.connect(self.build_realism)
+        self._realism_worker: Worker | None = None
+        self.realism_result: RealismBuild | None = None
+        row = QHBoxLayout()
+        row.addWidget(QLabel("New study"))
+        row.addWidget(self.realism_name, 1)
+        row.addWidget(self.realism_button)
+        box = QGroupBox("Real or synthetic? (visual Turing test of the generator)")
+        lay = QVBoxLayout(box)
+        lay.addLayout(row)
+        lay.addWidget(self.realism_progress)
+        lay.addWidget(self.realism_status)
+        return box
+
+    def build_realism(self) -> None:
+        """Build the realism study in the background (imports every image: a few seconds)."""
+        if self._realism_worker is not None:
+            return
+        worker = Worker(create_realism_study, self._ctx, self._session, self.realism_name.text())
+        self._realism_worker = worker
+        self.realism_button.setEnabled(False)
+        self.realism_progress.setRange(0, 0)
+        self.realism_progress.show()
+        worker.signals.progressed.connect(self._realism_progressed)
+        worker.signals.finished.connect(self._realism_built)
+        worker.signals.failed.connect(self._realism_failed)
+        QThreadPool.globalInstance().start(worker)
+
+    def _realism_progressed(self, step: int, total: int, _message: str) -> None:
+        self.realism_progress.setRange(0, max(total, 1))
+        self.realism_progress.setValue(step)
+
+    def _realism_done(self) -> None:
+        self._realism_worker = None
+        self.realism_button.setEnabled(True)
+        self.realism_progress.hide()
+
+    def _realism_built(self, built: RealismBuild) -> None:
+        self._realism_done()
+        self.realism_result = built
+        self.realism_status.setStyleSheet("")
+        self.realism_status.setText(
+            f"Study \u201c{built.study}\u201d created: {built.synthetic} synthetic and {built.real} "
+            f"real images of {built.image_size} x {built.image_size} px, blind, with the realism protocol. "
+            "Sign out and sign in to it (same name and PIN) to add readers in its Participants tab.")
+
+    def _realism_failed(self, message: str) -> None:
+        self._realism_done()
+        self.realism_status.setStyleSheet("color: #b00020;")
+        self.realism_status.setText(message)
+
+    def shutdown(self) -> None:
+        """Wait for a realism build still running (the home window calls this on close)."""
+        if self._realism_worker is not None:
+            QThreadPool.globalInstance().waitForDone(60_000)
 
     def refresh(self) -> None:
         """Reload the model cards (a few queries)."""
