@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from readerstudy.cli.app import main
+from readerstudy.cli.app import run
 
-raise SystemExit(main())
+run()

@@ -29,7 +29,7 @@ def _command(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     # first: the PDF child imports WeasyPrint and sets its fonts up while this process imports the
-    # statistics, reads the database and draws the figures (a fresh process saves about 1 s)
+    # statistics and reads the database, then lays the pages out while this process draws the figures
     from readerstudy.reports.pdf_process import start_typesetter
 
     typesetter = start_typesetter()
@@ -57,8 +57,7 @@ def _report(args: argparse.Namespace, typesetter) -> int:  # noqa: ANN001 - PdfT
                 bar.refresh()
 
             files = export_report(ctx, local_session(), args.study, args.out, reference=args.reference,
-                                  arm=args.arm, progress=progress, command=_command(args), typesetter=typesetter,
-                                  parallel_figures=True)
+                                  arm=args.arm, progress=progress, command=_command(args), typesetter=typesetter)
         for f in (files.html, files.pdf, files.json, files.csv):
             print(f)
         return 0

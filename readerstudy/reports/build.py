@@ -10,22 +10,22 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from readerstudy.core.errors import ValidationError
 
 from .document import ReportOptions, ReportParts, build_tables, sections
-from .figures import draw_figures
+from .figures import build_figures, pixel_size, png_bytes
 from .model import MODEL_SENIORITY, ReportInput
+from .pdf_process import PdfTypesetter, placeholder_png, png_format
 from .render import data_uri, render_html, write_pdf
 from .writers import jsonable, write_csv, write_json
 
 __all__ = ["ReportFiles", "report_meta", "write_report"]
 
 Progress = Callable[[int, int, str], None]
-Typeset = Callable[[str, Path, str], Path]
 STEPS = 6
 
 
@@ -78,17 +78,21 @@ def _publish(staging: Path, out: Path) -> None:
             os.replace(src, dest)
 
 
+def _pdf_title(data: ReportInput) -> str:
+    return f"Reader study report: {data.study}"
+
+
 def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: ReportOptions | None = None,
                  progress: Progress | None = None, *, pdf: bool = True,
-                 typeset: Typeset | None = None, parallel_figures: bool = False) -> ReportFiles:
+                 typesetter: PdfTypesetter | None = None) -> ReportFiles:
     """Write ``report.html``, ``report.pdf``, ``report.json``, ``reads.csv`` and ``figures/*.png`` into ``out_dir``.
 
     ``progress(step, total, message)`` is called before each step and may raise
     :class:`~readerstudy.core.errors.Cancelled`; nothing is then left in ``out_dir``.
-    ``typeset(html, path, title)`` writes the PDF (default :func:`~.render.write_pdf`, in process;
-    :meth:`~.pdf_process.PdfTypesetter.write` in a child started earlier). ``parallel_figures``:
-    draw half the figures in a forked child (command-line processes only; see
-    :func:`~.figures.draw_figures`).
+    The PDF is WeasyPrint's rendering of the same HTML with the figures read from the PNG files
+    (:func:`~.render.write_pdf`, in process), or, with ``typesetter`` (a
+    :class:`~.pdf_process.PdfTypesetter` started earlier: a fresh command-line process), laid out
+    in that child while this process draws the figures (see :mod:`.pdf_process`).
     """
     opts = options or ReportOptions()
 
@@ -103,32 +107,64 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
     tick(0, "computing statistics")
     tables = build_tables(data, opts)
     meta = report_meta(data, tables)
-    tick(1, "drawing figures")
-    figs, pngs = draw_figures(data, tables, parallel=parallel_figures)
-    parts = ReportParts(data, opts, tables, {s.key: s for s in figs}, meta)
-    secs = sections(parts)
-    tick(2, "writing HTML")
-    html = render_html(meta, data.provenance, secs, {k: data_uri(v) for k, v in pngs.items()})
+    figs = build_figures(data, tables)
+    secs = sections(ReportParts(data, opts, tables, {s.key: s for s in figs}, meta))
+    drawn = [s for s in figs if s.figure is not None]
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    early = typesetter if pdf else None
     try:
         names = ReportFiles(staging / "report.html", staging / "report.pdf", staging / "report.json",
                             staging / "reads.csv")
-        names.html.write_text(html, encoding="utf-8")
         (staging / "figures").mkdir()
-        for key, png in pngs.items():
-            (staging / "figures" / f"{key}.png").write_bytes(png)
+        files = {s.key: staging / "figures" / f"{s.key}.png" for s in drawn}
+        source = staging / "pdf-source.html"  # the HTML the PDF is typeset from (figures as files)
+        pdf_html = render_html(meta, data.provenance, secs, {k: p.as_uri() for k, p in files.items()})
+        source.write_text(pdf_html, encoding="utf-8")
+        in_pdf = {s.key for s in drawn if files[s.key].as_uri() in pdf_html}  # the kappa map is a table there
+        placeholders = {s.key: placeholder_png(*pixel_size(s.figure)) for s in drawn if s.key in in_pdf} if early else {}
+        for key, png in placeholders.items():
+            files[key].write_bytes(png)
+        if early is not None:
+            early.begin(source, names.pdf, _pdf_title(data))
+
+        def pdf_figures_drawn() -> None:
+            if early is not None:
+                early.images_ready(final=all(png_format(pngs[k]) == png_format(v) for k, v in placeholders.items()))
+
+        tick(1, "drawing figures")
+        pngs: dict[str, bytes] = {}
+        for s in sorted(drawn, key=lambda s: s.key not in in_pdf):  # the PDF's first: it is written meanwhile
+            if in_pdf <= pngs.keys():
+                pdf_figures_drawn()
+            pngs[s.key] = png_bytes(s.figure)
+            _replace_bytes(files[s.key], pngs[s.key])
+        pdf_figures_drawn()
+        tick(2, "writing HTML")
+        names.html.write_text(render_html(meta, data.provenance, secs, {s.key: data_uri(pngs[s.key]) for s in drawn}),
+                              encoding="utf-8")
         tick(3, "writing JSON and CSV")
         write_json(names.json, meta, tables)
         write_csv(names.csv, data.export_table)  # training-case predictions marked, out of the statistics
         tick(4, "typesetting the PDF")
-        if pdf:
-            (typeset or write_pdf)(html, names.pdf, f"Reader study report: {data.study}")
+        if early is not None:
+            early.finish()
+        elif pdf:
+            write_pdf(pdf_html, names.pdf, _pdf_title(data))
+        source.unlink()
         tick(5, "saving")
         _publish(staging, out)
     finally:
+        if early is not None:
+            early.close()  # a cancelled or failed export: the child stops (no-op after finish)
         shutil.rmtree(staging, ignore_errors=True)
-    files = ReportFiles(out / "report.html", out / "report.pdf", out / "report.json", out / "reads.csv",
-                        {k: out / "figures" / f"{k}.png" for k in pngs},
-                        {s.key: s.title for s in figs if s.key in pngs})
+    files_out = ReportFiles(out / "report.html", out / "report.pdf", out / "report.json", out / "reads.csv",
+                            {s.key: out / "figures" / f"{s.key}.png" for s in drawn}, {s.key: s.title for s in drawn})
     tick(6, "done")
-    return replace(files)
+    return files_out
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` in one step (a reader sees the old file or the new one, never half)."""
+    tmp = path.with_suffix(".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

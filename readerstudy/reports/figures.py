@@ -25,7 +25,7 @@ from . import na as NA  # noqa: E402
 from .model import MODEL_SENIORITY, ReportInput  # noqa: E402
 from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case  # noqa: E402
 
-__all__ = ["FIGURES", "FigureSpec", "build_figures", "draw_figures", "png_bytes", "roc_points"]
+__all__ = ["DPI", "FIGURES", "FigureSpec", "build_figures", "pixel_size", "png_bytes", "roc_points"]
 
 matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -47,11 +47,37 @@ class FigureSpec:
     section: str = ""
 
 
-def png_bytes(fig: Figure, dpi: int = 120) -> bytes:
-    """The figure as PNG (fast zlib level: the report embeds several figures and is written after every session)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
-    return buf.getvalue()
+#: the report figures' resolution (dots per inch)
+DPI = 120
+
+
+def pixel_size(fig: Figure, dpi: int = DPI) -> tuple[int, int]:
+    """(width, height) in pixels of :func:`png_bytes` of ``fig``: the figure's size in inches times
+    ``dpi``, truncated as matplotlib's canvas does (``FigureCanvasBase.get_width_height``: within
+    1e-8 pixel of an integer rounds up). No tight bounding box, so the size is known before drawing."""
+    w, h = fig.get_size_inches() * dpi
+    return int(w + 1e-8), int(h + 1e-8)
+
+
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as an RGB PNG of :func:`pixel_size` at ``dpi``.
+
+    matplotlib renders the pixels (``savefig(format="rgba")``: the same drawing as its PNG
+    writer); Pillow writes them without the alpha channel (the figures are opaque, and WeasyPrint
+    would split an alpha channel into a separate soft mask in every PDF) at zlib level 1 (the report
+    embeds several figures and is written after every session).
+    """
+    from PIL import Image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    size = pixel_size(fig, dpi)
+    if len(raw.getbuffer()) != size[0] * size[1] * 4:
+        raise RuntimeError(f"matplotlib drew {len(raw.getbuffer())} bytes, not {size[0]} x {size[1]} RGBA pixels")
+    image = Image.frombuffer("RGBA", size, raw.getbuffer(), "raw", "RGBA", 0, 1).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1, dpi=(dpi, dpi))
+    return out.getvalue()
 
 
 def roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -326,105 +352,9 @@ FIGURES: tuple[Callable[[ReportInput, dict[str, Any]], FigureSpec], ...] = (
     lambda data, tables: decision_figure(tables["decision_curve"]),
     lambda data, tables: calibration_figure(data, tables["focus_arm"]),
 )
-#: the figures a forked child draws in :func:`draw_figures` (about half of the drawing time)
-_CHILD_SHARE = (1, 2, 3, 6)
-#: seconds the parent waits for the figure child's next bytes before drawing its share itself
-CHILD_TIMEOUT_S = 120.0
 
 
 def build_figures(data: ReportInput, tables: dict[str, Any]) -> list[FigureSpec]:
-    """Every report figure, in report order (drawn or with the reason it cannot be drawn yet)."""
+    """Every report figure, in report order: its matplotlib figure (built, not yet rendered to
+    pixels: :func:`png_bytes` does that) or the reason it cannot be drawn yet."""
     return [make(data, tables) for make in FIGURES]
-
-
-def _drawn(data: ReportInput, tables: dict[str, Any], index: int) -> tuple[FigureSpec, bytes | None]:
-    spec = FIGURES[index](data, tables)
-    png = None if spec.figure is None else png_bytes(spec.figure)
-    return spec, png
-
-
-def draw_figures(data: ReportInput, tables: dict[str, Any], *,
-                 parallel: bool = False) -> tuple[list[FigureSpec], dict[str, bytes]]:
-    """Every figure (as :func:`build_figures`) and the PNG of each drawn one, by key.
-
-    ``parallel=True`` (a command-line process; never a threaded GUI process) forks one child on
-    Linux that draws :data:`_CHILD_SHARE` while this process draws the rest, which halves
-    the drawing's wall time on two cores (matplotlib holds the GIL, so threads would not). The
-    child's specs come back without their ``figure`` (only the PNG). If the child fails or sends
-    nothing for :data:`CHILD_TIMEOUT_S`, its figures are drawn here; the result is the same either way.
-    """
-    own = [i for i in range(len(FIGURES)) if not parallel or i not in _CHILD_SHARE]
-    results: dict[int, tuple[FigureSpec, bytes | None]] = {}
-    child = _fork_share(data, tables) if parallel and len(own) < len(FIGURES) else None
-    for i in own:
-        results[i] = _drawn(data, tables, i)
-    if child is not None:
-        results.update(_collect(*child))
-    for i in range(len(FIGURES)):  # what the child did not deliver (no fork, or it failed)
-        if i not in results:
-            results[i] = _drawn(data, tables, i)
-    specs = [results[i][0] for i in range(len(FIGURES))]
-    return specs, {s.key: png for s, png in (results[i] for i in range(len(FIGURES))) if png is not None}
-
-
-def _fork_share(data: ReportInput, tables: dict[str, Any]) -> tuple[int, int] | None:
-    """Fork a child that draws :data:`_CHILD_SHARE` and pickles (index, spec, png) to a pipe."""
-    import os
-    import pickle
-    import sys
-
-    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:  # fork without exec: Linux only
-        return None
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: draw, send, leave without running the parent's clean-up
-        code = 1
-        try:
-            os.close(r)
-            out = []
-            for i in _CHILD_SHARE:
-                spec, png = _drawn(data, tables, i)
-                spec.figure = None
-                out.append((i, spec, png))
-            payload = pickle.dumps(out)
-            with os.fdopen(w, "wb") as fh:
-                fh.write(payload)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
-
-
-def _collect(pid: int, fd: int) -> dict[int, tuple[FigureSpec, bytes | None]]:
-    """What the child sent; {} when it failed or stayed silent for :data:`CHILD_TIMEOUT_S`."""
-    import os
-    import pickle
-    import select
-    import signal
-
-    chunks = []
-    with os.fdopen(fd, "rb", buffering=0) as fh:
-        while True:
-            ready, _, _ = select.select([fh], [], [], CHILD_TIMEOUT_S)
-            chunk = fh.read(1 << 20) if ready else None
-            if chunk is None:  # silent too long: stop it, draw its share here
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return {}
-            if not chunk:
-                break
-            chunks.append(chunk)
-    _, status = os.waitpid(pid, 0)
-    payload = b"".join(chunks)
-    if status != 0 or not payload:
-        return {}
-    try:
-        return {i: (spec, png) for i, spec, png in pickle.loads(payload)}
-    except Exception:  # noqa: BLE001 - a broken child's output: draw its figures here instead
-        return {}

@@ -42,7 +42,7 @@ def report_command(ctx: AppContext, study_name: str, out_dir: str | os.PathLike[
 def export_report(ctx: AppContext, session: UserSession, study_name: str, out_dir: str | os.PathLike[str],
                   reference: str | None = None, arm: str | None = None, progress: Progress | None = None, *,
                   command: str | None = None, pdf: bool = True,
-                  typesetter: PdfTypesetter | None = None, parallel_figures: bool = False) -> ReportFiles:
+                  typesetter: PdfTypesetter | None = None) -> ReportFiles:
     """Write ``report.html``, ``report.pdf``, ``report.json``, ``reads.csv`` and ``figures/`` into ``out_dir``.
 
     Works on any state of a study (no reads, interim, no ground truth): what cannot be computed
@@ -53,9 +53,8 @@ def export_report(ctx: AppContext, session: UserSession, study_name: str, out_di
     :class:`~readerstudy.core.errors.ValidationError` for an unknown arm or reference, and
     :class:`~readerstudy.core.errors.Cancelled` when ``progress`` raises it (nothing is written then).
     ``typesetter``: a :class:`~readerstudy.reports.pdf_process.PdfTypesetter` the caller started
-    early (a fresh process: WeasyPrint's start-up then overlaps the statistics); default in process.
-    ``parallel_figures``: draw half the figures in a forked child (command-line processes only,
-    never a process with threads of its own such as the GUI).
+    early (a fresh process: WeasyPrint's start-up overlaps the statistics and its layout the
+    figures); default in process.
     """
     require_study(session, study_name, "exporting a study's report")
     if progress is not None:
@@ -64,7 +63,7 @@ def export_report(ctx: AppContext, session: UserSession, study_name: str, out_di
     data = collect_report_data(ctx, session, study_name, command=cmd)
     shifted = None if progress is None else (lambda i, n, m: progress(i + 1, n + 1, m))
     return write_report(data, out_dir, ReportOptions(arm=arm, reference=reference), shifted, pdf=pdf,
-                        typeset=None if typesetter is None else typesetter.write, parallel_figures=parallel_figures)
+                        typesetter=typesetter)
 
 
 def _prepared(ctx: AppContext, session: UserSession, study_name: str) -> ReportData:
