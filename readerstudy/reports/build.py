@@ -107,9 +107,9 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
     tick(0, "computing statistics")
     tables = build_tables(data, opts)
     meta = report_meta(data, tables)
-    figs = build_figures(data, tables)
+    figs = build_figures(data, tables)  # planned: matplotlib is imported when the first is drawn
     secs = sections(ReportParts(data, opts, tables, {s.key: s for s in figs}, meta))
-    drawn = [s for s in figs if s.figure is not None]
+    drawn = [s for s in figs if s.drawable]  # each knows its size; none is drawn yet
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     early = typesetter if pdf else None
     try:
@@ -121,7 +121,7 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
         pdf_html = render_html(meta, data.provenance, secs, {k: p.as_uri() for k, p in files.items()})
         source.write_text(pdf_html, encoding="utf-8")
         in_pdf = {s.key for s in drawn if files[s.key].as_uri() in pdf_html}  # the kappa map is a table there
-        placeholders = {s.key: placeholder_png(*pixel_size(s.figure)) for s in drawn if s.key in in_pdf} if early else {}
+        placeholders = {s.key: placeholder_png(*pixel_size(s.size)) for s in drawn if s.key in in_pdf} if early else {}
         for key, png in placeholders.items():
             files[key].write_bytes(png)
         if early is not None:

@@ -1,66 +1,102 @@
 """Report figures: matplotlib (Agg) figures from the read table and the report tables. No Qt, no pyplot.
 
 Each figure is a :class:`FigureSpec` with a title and a caption that says what is drawn and how
-to read it; a figure that cannot be drawn yet has ``figure=None`` and ``na`` (the reason).
-Figures are built with :class:`matplotlib.figure.Figure` directly, so nothing touches a GUI
-backend or pyplot's global state.
+to read it; a figure that cannot be drawn yet has ``figure=None`` and ``na`` (the reason). A spec
+knows its size before anything is drawn (``size``, :func:`pixel_size`), and matplotlib is imported
+and the figure built only when ``figure`` is first asked for: the report hands its pages to the
+PDF typesetter before that (see :mod:`readerstudy.reports.pdf_process`). Figures are built with
+:class:`matplotlib.figure.Figure` directly, so nothing touches a GUI backend or pyplot's state.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
+from . import na as NA
+from .model import MODEL_SENIORITY, ReportInput
+from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from . import na as NA  # noqa: E402
-from .model import MODEL_SENIORITY, ReportInput  # noqa: E402
-from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["DPI", "FIGURES", "FigureSpec", "build_figures", "pixel_size", "png_bytes", "roc_points"]
 
-matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
-                            "axes.spines.top": False, "axes.spines.right": False})
 WIDE = (7.2, 3.6)
 SQUARE = (6.4, 4.4)
 CONTEXT_PALETTE = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#00798c", "#8c564b", "#e377c2",
                    "#7f7f7f", "#bcbd22", "#17becf", "#393b79")
-
-
-@dataclass
-class FigureSpec:
-    """One report figure: ``key`` (file name), ``title``, ``caption``; ``figure`` None when ``na`` says why."""
-
-    key: str
-    title: str
-    caption: str
-    figure: Figure | None = None
-    na: str | None = None
-    section: str = ""
-
-
 #: the report figures' resolution (dots per inch)
 DPI = 120
 
 
-def pixel_size(fig: Figure, dpi: int = DPI) -> tuple[int, int]:
-    """(width, height) in pixels of :func:`png_bytes` of ``fig``: the figure's size in inches times
-    ``dpi``, truncated as matplotlib's canvas does (``FigureCanvasBase.get_width_height``: within
-    1e-8 pixel of an integer rounds up). No tight bounding box, so the size is known before drawing."""
-    w, h = fig.get_size_inches() * dpi
-    return int(w + 1e-8), int(h + 1e-8)
+@functools.cache
+def _figure_class() -> type[Figure]:
+    """matplotlib's Figure, imported on first use with the Agg backend and the report's style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
+                                "axes.spines.top": False, "axes.spines.right": False})
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+@dataclass
+class FigureSpec:
+    """One report figure: ``key`` (file name), ``title``, ``caption``; ``figure`` None when ``na`` says why.
+
+    ``size``: (width, height) in inches, set with the drawing function by :meth:`planned`;
+    ``figure`` builds the matplotlib figure (constrained layout) on first access.
+    """
+
+    key: str
+    title: str
+    caption: str
+    na: str | None = None
+    section: str = ""
+    size: tuple[float, float] | None = None
+    _draw: Callable[[Figure], None] | None = field(default=None, repr=False, compare=False)
+    _figure: Figure | None = field(default=None, repr=False, compare=False)
+
+    def planned(self, size: tuple[float, float], draw: Callable[[Figure], None]) -> FigureSpec:
+        """This spec with its size (inches) and the function that draws into a Figure of that size."""
+        self.size, self._draw = size, draw
+        return self
+
+    @property
+    def drawable(self) -> bool:
+        """True when there is a figure to draw (``na`` is None), without drawing it."""
+        return self._draw is not None
+
+    @property
+    def figure(self) -> Figure | None:
+        if self._draw is None or self.size is None:
+            return None
+        if self._figure is None:
+            fig = _figure_class()(figsize=self.size, layout="constrained")
+            self._draw(fig)
+            self._figure = fig
+        return self._figure
+
+
+def pixel_size(size: tuple[float, float], dpi: int = DPI) -> tuple[int, int]:
+    """(width, height) in pixels of :func:`png_bytes` of a figure of ``size`` inches: the size
+    times ``dpi``, truncated as matplotlib's canvas does (``FigureCanvasBase.get_width_height``:
+    within 1e-8 pixel of an integer rounds up). No tight bounding box, so known before drawing."""
+    return int(size[0] * dpi + 1e-8), int(size[1] * dpi + 1e-8)
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
-    """The figure as an RGB PNG of :func:`pixel_size` at ``dpi``.
+    """The figure as an RGB PNG of :func:`pixel_size` at ``dpi`` (raises RuntimeError if matplotlib
+    drew another size).
 
     matplotlib renders the pixels (``savefig(format="rgba")``: the same drawing as its PNG
     writer); Pillow writes them without the alpha channel (the figures are opaque, and WeasyPrint
@@ -71,7 +107,7 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 
     raw = io.BytesIO()
     fig.savefig(raw, format="rgba", dpi=dpi)
-    size = pixel_size(fig, dpi)
+    size = pixel_size(tuple(fig.get_size_inches()), dpi)
     if len(raw.getbuffer()) != size[0] * size[1] * 4:
         raise RuntimeError(f"matplotlib drew {len(raw.getbuffer())} bytes, not {size[0]} x {size[1]} RGBA pixels")
     image = Image.frombuffer("RGBA", size, raw.getbuffer(), "raw", "RGBA", 0, 1).convert("RGB")
@@ -142,18 +178,21 @@ def roc_figure(data: ReportInput) -> FigureSpec:
     n = len(arms)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig = Figure(figsize=(2.5 * cols + 1.6, 2.7 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax, arm in zip(axes, arms, strict=False):
-        _roc_panel(ax, data, arm, colors)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    axes[0].set_ylabel("Sensitivity")
-    handles = [matplotlib.lines.Line2D([], [], color=c, lw=1.3, label=r) for r, c in colors.items()]
-    handles += [matplotlib.lines.Line2D([], [], color="black", ls="--", label=m) for m in model_names(data.table)]
-    fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+        for ax, arm in zip(axes, arms, strict=False):
+            _roc_panel(ax, data, arm, colors)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        axes[0].set_ylabel("Sensitivity")
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, lw=1.3, label=r) for r, c in colors.items()]
+        handles += [Line2D([], [], color="black", ls="--", label=m) for m in model_names(data.table)]
+        fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
+
+    return spec.planned((2.5 * cols + 1.6, 2.7 * rows + 0.4), draw)
 
 
 def forest_figure(mrmc: list[dict[str, Any]]) -> FigureSpec:
@@ -180,23 +219,24 @@ def forest_figure(mrmc: list[dict[str, Any]]) -> FigureSpec:
         lo.append(d["ci_low"])
         hi.append(d["ci_high"])
         pooled.append(True)
-    fig = Figure(figsize=(7.0, 0.28 * len(labels) + 1.0), layout="constrained")
-    ax = fig.add_subplot()
-    y = np.arange(len(labels))[::-1]
-    for yi, e, a, b, p in zip(y, est, lo, hi, pooled, strict=True):
-        if e is None:
-            continue
-        if a is not None and b is not None:
-            ax.plot([a, b], [yi, yi], color="black" if p else "#1b6ca8", lw=1.8 if p else 1.1)
-        ax.plot([e], [yi], marker="D" if p else "o", ms=8 if p else 5, color="black" if p else "#1b6ca8")
-    ax.axvline(0, color="grey", ls=":", lw=1)
-    ax.set_yticks(y, labels, fontsize=7)
-    for yi, p in zip(y, pooled, strict=True):
-        if p:
-            ax.axhline(yi - 0.5, color="#ddd", lw=0.6)
-    ax.set_xlabel("AUC difference (95% CI)")
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(labels))[::-1]
+        for yi, e, a, b, p in zip(y, est, lo, hi, pooled, strict=True):
+            if e is None:
+                continue
+            if a is not None and b is not None:
+                ax.plot([a, b], [yi, yi], color="black" if p else "#1b6ca8", lw=1.8 if p else 1.1)
+            ax.plot([e], [yi], marker="D" if p else "o", ms=8 if p else 5, color="black" if p else "#1b6ca8")
+        ax.axvline(0, color="grey", ls=":", lw=1)
+        ax.set_yticks(y, labels, fontsize=7)
+        for yi, p in zip(y, pooled, strict=True):
+            if p:
+                ax.axhline(yi - 0.5, color="#ddd", lw=0.6)
+        ax.set_xlabel("AUC difference (95% CI)")
+
+    return spec.planned((7.0, 0.28 * len(labels) + 1.0), draw)
 
 
 def kappa_figure(kappas: dict[str, dict[str, Any]]) -> FigureSpec:
@@ -208,25 +248,26 @@ def kappa_figure(kappas: dict[str, dict[str, Any]]) -> FigureSpec:
     if not usable:
         spec.na = next(iter(kappas.values()))["na"] if kappas else NA.NO_READS
         return spec
-    fig = Figure(figsize=(3.3 * len(usable) + 0.8, 3.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(usable), squeeze=False).ravel())
-    im = None
-    for ax, (arm, k) in zip(axes, usable.items(), strict=True):
-        names = k["names"]
-        m = np.array([[np.nan if c.get("value") is None else c["value"] for c in row] for row in k["matrix"]],
-                     dtype=float)
-        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu")
-        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
-        for i in range(len(names)):
-            for j in range(len(names)):
-                txt = f"{m[i, j]:.2f}" if np.isfinite(m[i, j]) else "n/a"
-                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
-                        color="white" if np.isfinite(m[i, j]) and abs(m[i, j]) > 0.6 else "black")
-        ax.set_title(arm)
-    fig.colorbar(im, ax=list(axes), label="Cohen's kappa", shrink=0.8)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        axes = np.atleast_1d(fig.subplots(1, len(usable), squeeze=False).ravel())
+        im = None
+        for ax, (arm, k) in zip(axes, usable.items(), strict=True):
+            names = k["names"]
+            m = np.array([[np.nan if c.get("value") is None else c["value"] for c in row] for row in k["matrix"]],
+                         dtype=float)
+            im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu")
+            ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+            for i in range(len(names)):
+                for j in range(len(names)):
+                    txt = f"{m[i, j]:.2f}" if np.isfinite(m[i, j]) else "n/a"
+                    ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                            color="white" if np.isfinite(m[i, j]) and abs(m[i, j]) > 0.6 else "black")
+            ax.set_title(arm)
+        fig.colorbar(im, ax=list(axes), label="Cohen's kappa", shrink=0.8)
+
+    return spec.planned((3.3 * len(usable) + 0.8, 3.4), draw)
 
 
 def ai_flow_figure(effects: list[dict[str, Any]]) -> FigureSpec:
@@ -240,35 +281,36 @@ def ai_flow_figure(effects: list[dict[str, Any]]) -> FigureSpec:
         spec.na = effects[0]["na"] if effects else "the study has no sequential AI arm"
         return spec
     rows = [r for e in usable for r in e["rows"]]
-    fig = Figure(figsize=WIDE, layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=(1.3, 1))
-    names = [r["reader"] for r in rows][::-1]
-    parts = (("neg_neg", "kept negative", "#9ecae1"), ("neg_pos", "negative to positive", "#d1495b"),
-             ("pos_neg", "positive to negative", "#2e933c"), ("pos_pos", "kept positive", "#3182bd"))
-    start = np.zeros(len(rows))
-    for key, label, color in parts:
-        vals = np.array([r[key] / max(r["n"], 1) for r in rows][::-1])
-        left.barh(names, vals, left=start, color=color, label=label)
-        start += vals
-    left.set(xlabel="Share of the reader's cases", xlim=(0, 1))
-    left.legend(fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
-    left.tick_params(axis="y", labelsize=7)
-    y = np.arange(len(rows))[::-1]
-    for off, key, color, label in ((-0.15, "followed_ai_right", "#2e933c", "AI right"),
-                                   (0.15, "followed_ai_wrong", "#d1495b", "AI wrong")):
-        for yi, r in zip(y, rows, strict=True):
-            v = r.get(key) or {}
-            if "value" in v:
-                right.errorbar([v["value"]], [yi + off], xerr=[[v["value"] - v["ci_low"]], [v["ci_high"] - v["value"]]],
-                               fmt="o", color=color, ms=4, capsize=2, label=label if yi == y[0] else None)
-    right.set(xlim=(-0.02, 1.02), xlabel="Switched to the AI's call", yticks=[])
-    if not right.get_legend_handles_labels()[0]:
-        _empty(right, next((r["followed_ai_right"]["na"] for r in rows if "na" in r["followed_ai_right"]),
-                           "no case where a reader's pre-AI call differed from the AI's"))
-    else:
-        right.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2, width_ratios=(1.3, 1))
+        names = [r["reader"] for r in rows][::-1]
+        parts = (("neg_neg", "kept negative", "#9ecae1"), ("neg_pos", "negative to positive", "#d1495b"),
+                 ("pos_neg", "positive to negative", "#2e933c"), ("pos_pos", "kept positive", "#3182bd"))
+        start = np.zeros(len(rows))
+        for key, label, color in parts:
+            vals = np.array([r[key] / max(r["n"], 1) for r in rows][::-1])
+            left.barh(names, vals, left=start, color=color, label=label)
+            start += vals
+        left.set(xlabel="Share of the reader's cases", xlim=(0, 1))
+        left.legend(fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+        left.tick_params(axis="y", labelsize=7)
+        y = np.arange(len(rows))[::-1]
+        for off, key, color, label in ((-0.15, "followed_ai_right", "#2e933c", "AI right"),
+                                       (0.15, "followed_ai_wrong", "#d1495b", "AI wrong")):
+            for yi, r in zip(y, rows, strict=True):
+                v = r.get(key) or {}
+                if "value" in v:
+                    right.errorbar([v["value"]], [yi + off], xerr=[[v["value"] - v["ci_low"]], [v["ci_high"] - v["value"]]],
+                                   fmt="o", color=color, ms=4, capsize=2, label=label if yi == y[0] else None)
+        right.set(xlim=(-0.02, 1.02), xlabel="Switched to the AI's call", yticks=[])
+        if not right.get_legend_handles_labels()[0]:
+            _empty(right, next((r["followed_ai_right"]["na"] for r in rows if "na" in r["followed_ai_right"]),
+                               "no case where a reader's pre-AI call differed from the AI's"))
+        else:
+            right.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+
+    return spec.planned(WIDE, draw)
 
 
 def time_figure(table: pd.DataFrame) -> FigureSpec:
@@ -280,14 +322,15 @@ def time_figure(table: pd.DataFrame) -> FigureSpec:
         spec.na = NA.NO_TIMES if len(table) else NA.NO_READS
         return spec
     groups = list(rows.groupby(["reader", "arm"], sort=True))
-    fig = Figure(figsize=(6.4, 0.3 * len(groups) + 1.0), layout="constrained")
-    ax = fig.add_subplot()
-    ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], orientation="horizontal",
-               tick_labels=[f"{r} · {a}" for (r, a), _ in groups], flierprops={"markersize": 3})
-    ax.set(xlabel="Reading time per case (s)")
-    ax.tick_params(axis="y", labelsize=7)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        ax.boxplot([g["time_ms"].astype(float).to_numpy() / 1000 for _, g in groups], orientation="horizontal",
+                   tick_labels=[f"{r} · {a}" for (r, a), _ in groups], flierprops={"markersize": 3})
+        ax.set(xlabel="Reading time per case (s)")
+        ax.tick_params(axis="y", labelsize=7)
+
+    return spec.planned((6.4, 0.3 * len(groups) + 1.0), draw)
 
 
 def decision_figure(dca: dict[str, Any]) -> FigureSpec:
@@ -299,19 +342,20 @@ def decision_figure(dca: dict[str, Any]) -> FigureSpec:
     if "na" in dca:
         spec.na = dca["na"]
         return spec
-    fig = Figure(figsize=SQUARE, layout="constrained")
-    ax = fig.add_subplot()
-    t = dca["thresholds"]
-    for i, (name, curve) in enumerate(dca["curves"].items()):
-        ax.plot(t, [np.nan if v is None else v for v in curve], label=name, color=CONTEXT_PALETTE[i % 12], lw=1.4)
-    if dca["treat_all"]:
-        ax.plot(t, [np.nan if v is None else v for v in dca["treat_all"]], label="treat all", color="grey", ls="--")
-    ax.axhline(0, color="black", lw=1, label="treat none")
-    top = max([v for c in dca["curves"].values() for v in c if v is not None] + [0.05])
-    ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, top * 1.15))
-    ax.legend(fontsize=7, frameon=False)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        t = dca["thresholds"]
+        for i, (name, curve) in enumerate(dca["curves"].items()):
+            ax.plot(t, [np.nan if v is None else v for v in curve], label=name, color=CONTEXT_PALETTE[i % 12], lw=1.4)
+        if dca["treat_all"]:
+            ax.plot(t, [np.nan if v is None else v for v in dca["treat_all"]], label="treat all", color="grey", ls="--")
+        ax.axhline(0, color="black", lw=1, label="treat none")
+        top = max([v for c in dca["curves"].values() for v in c if v is not None] + [0.05])
+        ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, top * 1.15))
+        ax.legend(fontsize=7, frameon=False)
+
+    return spec.planned(SQUARE, draw)
 
 
 def calibration_figure(data: ReportInput, arm: str | None, bins: int = 5) -> FigureSpec:
@@ -325,21 +369,22 @@ def calibration_figure(data: ReportInput, arm: str | None, bins: int = 5) -> Fig
     if reason:
         spec.na = reason
         return spec
-    fig = Figure(figsize=(4.6, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    edges = np.linspace(0, 100, bins + 1)
-    for i, name in enumerate(wide.columns):
-        col = wide[name].dropna()
-        y, p = truth.loc[col.index].to_numpy(), col.to_numpy(float)
-        idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-        xs = [p[idx == b].mean() / 100 for b in range(bins) if (idx == b).any()]
-        ys = [y[idx == b].mean() for b in range(bins) if (idx == b).any()]
-        ax.plot(xs, ys, marker="o", ms=4, label=name, color=CONTEXT_PALETTE[i % 12])
-    ax.plot([0, 1], [0, 1], ls=":", color="grey")
-    ax.set(xlabel="Mean stated probability", ylabel="Observed share malignant", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=7, frameon=False)
-    spec.figure = fig
-    return spec
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        edges = np.linspace(0, 100, bins + 1)
+        for i, name in enumerate(wide.columns):
+            col = wide[name].dropna()
+            y, p = truth.loc[col.index].to_numpy(), col.to_numpy(float)
+            idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+            xs = [p[idx == b].mean() / 100 for b in range(bins) if (idx == b).any()]
+            ys = [y[idx == b].mean() for b in range(bins) if (idx == b).any()]
+            ax.plot(xs, ys, marker="o", ms=4, label=name, color=CONTEXT_PALETTE[i % 12])
+        ax.plot([0, 1], [0, 1], ls=":", color="grey")
+        ax.set(xlabel="Mean stated probability", ylabel="Observed share malignant", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7, frameon=False)
+
+    return spec.planned((4.6, 4.0), draw)
 
 
 #: every report figure in report order, each from (read table input, report tables)

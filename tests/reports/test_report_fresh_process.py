@@ -132,8 +132,8 @@ def test_pixel_size_is_the_size_of_the_png(size: tuple[float, float]) -> None:
     fig = Figure(figsize=size, layout="constrained")
     fig.add_subplot().plot([0, 1], [1, 0])
     png = F.png_bytes(fig)
-    assert Image.open(io.BytesIO(png)).size == F.pixel_size(fig)
-    assert pdf_process.png_format(png) == pdf_process.png_format(pdf_process.placeholder_png(*F.pixel_size(fig)))
+    assert Image.open(io.BytesIO(png)).size == F.pixel_size(size)
+    assert pdf_process.png_format(png) == pdf_process.png_format(pdf_process.placeholder_png(*F.pixel_size(size)))
 
 
 def test_png_format_refuses_what_is_not_a_png() -> None:
@@ -163,7 +163,7 @@ def test_report_with_the_child_gives_the_same_files_and_real_figures(sim_data, t
 
 def test_a_figure_of_another_size_than_planned_still_gives_the_real_figure(
         sim_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(build, "pixel_size", lambda fig: (120, 80))  # every placeholder the wrong size
+    monkeypatch.setattr(build, "pixel_size", lambda size: (120, 80))  # every placeholder the wrong size
     child = pdf_process.PdfTypesetter()
     files = write_report(sim_data, tmp_path / "r", typesetter=child)
     assert child.how == "laid out again"
@@ -192,11 +192,11 @@ def test_a_cancelled_export_stops_the_child_and_writes_nothing(sim_data, tmp_pat
 
 def test_figures_are_opaque_rgb_pngs(sim_data) -> None:  # noqa: ANN001
     specs = F.build_figures(sim_data, build_tables(sim_data))
-    drawn = [s for s in specs if s.figure is not None]
-    assert drawn
+    drawn = [s for s in specs if s.drawable]
+    assert drawn and all(s._figure is None for s in specs)  # planned, not drawn
     for s in drawn:
         image = Image.open(io.BytesIO(F.png_bytes(s.figure)))
-        assert image.mode == "RGB" and image.size == F.pixel_size(s.figure)
+        assert image.mode == "RGB" and image.size == F.pixel_size(s.size)
         assert image.info.get("dpi") == pytest.approx((F.DPI, F.DPI), abs=0.05)  # PNG stores pixels per metre
 
 
@@ -232,4 +232,4 @@ def test_the_child_is_told_as_soon_as_the_figures_it_shows_are_drawn(
     assert "kappa" in files.figures and "kappa" not in shown  # drawn for the app; a heat-map table in the report
     cut = log.index("images ready")
     assert set(log[:cut]) == shown and set(log[cut + 1:]) == set(files.figures) - shown
-    assert list(files.figures) == [s.key for s in specs if s.figure is not None]  # report order kept
+    assert list(files.figures) == [s.key for s in specs if s.drawable]  # report order kept
