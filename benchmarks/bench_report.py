@@ -6,10 +6,11 @@ Rows (``benchmarks/run.py`` prints each as a ratio against its baseline, measure
   simulated readers (711 reads + the model), wall time of a new process as a coordinator runs it
   (imports included), against the same report's statistics alone (reading the database +
   every table), in process. Target: <= 5 s on a quiet 2-core machine. The command typesets the
-  PDF in a child started first and draws half the figures in a forked child, so this row's value
-  is wall seconds (its CPU seconds, children included, are in the row).
+  PDF in a child started first, which lays the pages out while this process draws the figures
+  (:mod:`readerstudy.reports.pdf_process`), so this row's value is wall seconds (its CPU seconds,
+  children included, are in the row).
 * ``demo report, fresh process, one core``: the same report in a new process with everything in
-  that process (no PDF child, no forked figures), wall seconds: the baseline of the overlap.
+  that process (no PDF child), wall seconds: the baseline of the overlap.
 * ``demo report, in process``: the same export called again in a warm process (the app's case).
 * ``10 readers x 2 arms x 1000 cases``: 20,000 reads + a model written straight into a database,
   report in process against its statistics alone. Target: <= 30 s.
@@ -18,6 +19,9 @@ Measured 2026-12-02 on the shared 2-core development machine (load average about
 figure is inflated): demo fresh process 10.99 s CPU before the model card was curated (a
 20-page PDF, 8 pages of flattened provenance) and 7.81 s CPU after (13 pages); warm 6.76 ->
 4.35 s CPU; 10 x 2 x 1000 in process 9.7-10.0 s CPU (within the 30 s target).
+Measured 2026-12-02 (session 22, load average about 0; this virtual machine's speed drifts by
+about 25 % from minute to minute): fresh process 4.52 s wall (best of 3) against 7.12 s wall for
+the same report in one process (x0.63); warm 4.82 s CPU; 10 x 2 x 1000 11.30 s CPU.
 """
 
 from __future__ import annotations
@@ -185,7 +189,7 @@ def run() -> list[dict[str, Any]]:
         fresh_best = min(fresh, key=lambda t: t[1])
         rows.append(_row("demo report (711 reads + model), fresh process", fresh_best,
                          "statistics alone (collect + tables)", stats_s, wall=True))
-        rows.append(_row("demo report, fresh process (PDF child + forked figures)", fresh_best,
+        rows.append(_row("demo report, fresh process (PDF child laying out while figures are drawn)", fresh_best,
                          "the same report in a fresh process, one core", min(single, key=lambda t: t[1]), wall=True))
         warm = min(_in_process(db, BUSI_STUDY, root / f"w{i}") for i in range(2))
         rows.append(_row("demo report, in process (warm)", warm, "statistics alone (collect + tables)", stats_s))
