@@ -253,8 +253,8 @@ def report_figures_png(ctx: AppContext, session: UserSession, study_name: str, r
                        arm: str | None = None, progress: Progress | None = None, dpi: int = 80) -> dict[str, bytes]:
     """The report's figures (:func:`readerstudy.reports.figures.build_figures`) as PNG bytes, by name.
 
-    For showing the report's figures inside the app after an export (the report itself embeds
-    them in the HTML and PDF and writes no PNG files). ``progress(i, n, name)`` is called before
+    For showing the report's figures inside the app without writing a report (an export also
+    writes them, at the report's resolution, into its ``figures/`` folder). ``progress(i, n, name)`` is called before
     each figure; it may raise :class:`~readerstudy.core.errors.Cancelled` to stop.
     """
     from readerstudy.reports.document import ReportOptions, build_tables
