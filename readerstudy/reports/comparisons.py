@@ -20,6 +20,7 @@ from readerstudy import stats
 from readerstudy.core.errors import ValidationError
 
 from . import na as NA
+from .format import fixed
 from .model import MODEL_SENIORITY, ReportInput
 from .reference_keys import CONSENSUS, MODEL
 from .tables import empirical_auc, f, model_names, rater_matrix, raters_of_arm, reader_rows, truth_by_case
@@ -155,7 +156,7 @@ def _unpaired_row(data: ReportInput, ref: Reference, arm: str | None, other: str
     return {"auc_reference": f(r.auc1), "auc_reader": f(r.auc2),
             "difference": {"value": f(r.difference), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high)},
             "se": f(r.se), "z": f(r.z), "df": f(r.df), "p_value": f(r.p_value),
-            "statistic": f"unpaired: D = {r.z:.2f}, df = {r.df:.1f}"}
+            "statistic": f"unpaired: D = {fixed(r.z, 2)}, df = {fixed(r.df, 1)}"}
 
 
 def delong_table(data: ReportInput, arm: str | None, ref: Reference, level: float = 0.95) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def delong_table(data: ReportInput, arm: str | None, ref: Reference, level: floa
         r = stats.delong_test(y, pair[ref.name].to_numpy(float), pair[other].to_numpy(float), level=level)
         out["rows"].append({**row, "auc_reference": f(r.auc1), "auc_reader": f(r.auc2),
                             "difference": {"value": f(r.difference), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high)},
-                            "se": f(r.se), "z": f(r.z), "p_value": f(r.p_value), "statistic": f"Z = {r.z:.2f}"})
+                            "se": f(r.se), "z": f(r.z), "p_value": f(r.p_value), "statistic": f"Z = {fixed(r.z, 2)}"})
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import na as NA
+from .format import fixed
 from .model import MODEL_SENIORITY, ReportInput
 from .tables import arm_order, judged, model_names, rater_matrix, truth_by_case
 
@@ -261,7 +262,7 @@ def kappa_figure(kappas: dict[str, dict[str, Any]]) -> FigureSpec:
             ax.set_yticks(range(len(names)), names, fontsize=7)
             for i in range(len(names)):
                 for j in range(len(names)):
-                    txt = f"{m[i, j]:.2f}" if np.isfinite(m[i, j]) else "n/a"
+                    txt = fixed(m[i, j], 2) if np.isfinite(m[i, j]) else "n/a"
                     ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                             color="white" if np.isfinite(m[i, j]) and abs(m[i, j]) > 0.6 else "black")
             ax.set_title(arm)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .na import is_na
 
-__all__ = ["COLUMN_LABELS", "Cell", "DisplayTable", "display_table", "fmt_ci", "fmt_num", "fmt_p"]
+__all__ = ["COLUMN_LABELS", "Cell", "DisplayTable", "display_table", "fixed", "fmt_ci", "fmt_num", "fmt_p"]
 
 COLUMN_LABELS = {
     "reader": "Reader", "arm": "Arm", "n": "n", "n_truth": "n (truth)", "accuracy": "Accuracy",
@@ -51,6 +51,17 @@ class DisplayTable:
     numeric: list[bool] = field(default_factory=list)
 
 
+def fixed(v: float, digits: int = 3) -> str:
+    """``v`` with ``digits`` decimals; a value that rounds to zero is printed without a sign.
+
+    ``f"{-1e-17:.3f}"`` is ``"-0.000"``: floating-point noise around an exact zero (a kappa of a
+    constant rater, a CI of zero width) or a difference too small for the digits shown. Journals
+    print such a value as ``0.000`` (AMA Manual of Style 19.4), so the report does too.
+    """
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+
 def fmt_num(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
@@ -59,7 +70,7 @@ def fmt_num(v: Any, digits: int = 3) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return f"{v:.{digits}f}"
+        return fixed(v, digits)
     return str(v)
 
 
@@ -74,8 +85,9 @@ def fmt_ci(lo: Any, hi: Any, percent: bool = False) -> str:
     if lo is None or hi is None:
         return ""
     if percent:
-        return f"{100 * lo:.1f}–{100 * hi:.1f}"
-    return f"{lo:.3f} to {hi:.3f}" if lo < 0 or hi < 0 else f"{lo:.3f}–{hi:.3f}"
+        return f"{fixed(100 * lo, 1)}–{fixed(100 * hi, 1)}"
+    a, b = fixed(lo), fixed(hi)
+    return f"{a} to {b}" if a.startswith("-") or b.startswith("-") else f"{a}–{b}"
 
 
 class _Notes:
@@ -97,7 +109,7 @@ def cell(key: str, value: Any, notes: _Notes) -> Cell:
         if v is None:
             return Cell("–")
         pct = key in PERCENT
-        text = f"{100 * v:.1f}%" if pct else f"{v:.3f}"
+        text = f"{fixed(100 * v, 1)}%" if pct else fixed(v)
         title = ""
         if "numerator" in value and value.get("denominator"):
             title = f"{value['numerator']} / {value['denominator']}"
@@ -109,9 +121,9 @@ def cell(key: str, value: Any, notes: _Notes) -> Cell:
     if key in TEXT or isinstance(value, str):
         return Cell("–" if value is None else str(value), numeric=False)
     if isinstance(value, float) and key.endswith("_s"):
-        return Cell(f"{value:.1f}")
+        return Cell(fixed(value, 1))
     if isinstance(value, float) and (key == "se" or key.startswith("se_")):
-        return Cell(f"{value:.4f}")  # standard errors: one digit more than the estimates
+        return Cell(fixed(value, 4))  # standard errors: one digit more than the estimates
     return Cell(fmt_num(value))
 
 

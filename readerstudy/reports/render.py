@@ -20,7 +20,7 @@ import jinja2
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from .format import fmt_ci, fmt_num, fmt_p
+from .format import fixed, fmt_ci, fmt_num, fmt_p
 from .na import is_na
 
 __all__ = ["TEMPLATE_DIR", "figure_numbers", "references", "render_html", "write_pdf"]
@@ -74,7 +74,7 @@ def _estimate(e: Any) -> str | None:
     v = e.get("value", e.get("auc"))
     if not isinstance(v, int | float) or not math.isfinite(v):
         return None
-    text = f"{v:.3f}"
+    text = fixed(v)
     if e.get("ci_low") is not None and e.get("ci_high") is not None:
         text += f" (95% CI {fmt_ci(max(0.0, float(e['ci_low'])), float(e['ci_high']))})"
     if e.get("denominator"):

@@ -234,6 +234,7 @@ def test_html_structure(report):
                                   if td.get("class") != "self")
     num = [td for td in root.iter(f"{NS}td") if td.get("class") == "num"]
     assert len(num) > 200 and "http" not in html.replace("http-equiv", "").replace("http://www.w3.org", "")
+    assert not re.search(r"(?<![\d.])-0\.0+(?!\d)", html)  # a value that rounds to zero has no sign
 
 
 def test_progress_and_figure_files(report):
