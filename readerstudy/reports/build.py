@@ -52,10 +52,37 @@ def _status(data: ReportInput) -> str:
     return f"Interim report: {done} of {expected} assigned reads made ({100 * done / expected:.0f}%)"
 
 
+def constant_callers(data: ReportInput) -> list[str]:
+    """A caution per rater and arm whose binary calls are all the same (at least 10 calls).
+
+    Such a rater's sensitivity or specificity is 0 or 1 by construction and Cohen's kappa with
+    it is 0: the summary page says so, so nobody reads those rows as a finding. A model's call
+    is its probability >= 50, so an uncalibrated model that never reaches 50 shows up here.
+    """
+    t = data.table.dropna(subset=["binary"])
+    out = []
+    for (reader, arm), g in t.groupby(["reader", "arm"], sort=False):
+        calls = set(g["binary"].astype(int))
+        if len(g) < 10 or len(calls) != 1:
+            continue
+        call = "positive" if calls == {1} else "negative"
+        if (g["seniority"] == MODEL_SENIORITY).all():
+            p = g["probability"].astype(float)
+            out.append(f"{reader} called every one of its {len(g)} cases {call} at the 50 % threshold (its "
+                       f"probabilities run from {p.min():.1f} to {p.max():.1f} %): its sensitivity, specificity, "
+                       f"kappa and McNemar rows reflect the threshold, not its ranking of the cases; judge it by its "
+                       f"AUC and ROC curve, or recalibrate it.")
+        else:
+            out.append(f"{reader} called every one of {len(g)} cases {call} in the {arm} arm: sensitivity or "
+                       f"specificity is 0 or 1 and kappa with this reader 0 by construction.")
+    return out
+
+
 def report_meta(data: ReportInput, tables: dict[str, Any]) -> dict[str, Any]:
     t = data.table
     return {
         "study": data.study, "status": _status(data), "focus_arm": tables["focus_arm"],
+        "cautions": constant_callers(data),
         "reference": tables["reference"], "reference_how": tables["reference_how"],
         "arms": list(data.arms), "models": list(data.models),
         "n_reads": int((t["seniority"] != MODEL_SENIORITY).sum()),
@@ -103,9 +130,9 @@ def write_report(data: ReportInput, out_dir: str | os.PathLike[str], options: Re
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValidationError(f"{out} is a file, not a folder; choose a folder for the report.")
-    out.mkdir(parents=True, exist_ok=True)
     tick(0, "computing statistics")
-    tables = build_tables(data, opts)
+    tables = build_tables(data, opts)  # raises for an unknown arm or reference: nothing is created then
+    out.mkdir(parents=True, exist_ok=True)
     meta = report_meta(data, tables)
     figs = build_figures(data, tables)  # planned: matplotlib is imported when the first is drawn
     secs = sections(ReportParts(data, opts, tables, {s.key: s for s in figs}, meta))

@@ -44,6 +44,7 @@ class Reference:
     how: str  # how it was chosen, in words
     table: pd.DataFrame  # the read table, with the consensus rows added when the reference is a consensus
     na: str | None = None
+    members: tuple[str, ...] = ()  # the readers of a consensus reference (not compared with it)
 
 
 def _consensus_rows(table: pd.DataFrame, arm: str, seniors: list[str]) -> pd.DataFrame:
@@ -63,9 +64,14 @@ def _consensus_rows(table: pd.DataFrame, arm: str, seniors: list[str]) -> pd.Dat
 def resolve_reference(data: ReportInput, arm: str | None, requested: str | None) -> Reference:
     """Pick the reference for ``arm``: ``requested``, else the protocol's, else the most senior reader.
 
-    Raises :class:`ValidationError` only for a name that is no reader or model of the study.
+    A reader's name matches regardless of case when only one reader has it. Raises
+    :class:`ValidationError` for an empty name or one that is no reader or model of the study
+    (the message lists the names that are).
     """
     table = data.table
+    if requested is not None and not requested.strip():
+        raise ValidationError(f"The reference is empty; name a reader, {MODEL!r} or {CONSENSUS!r}, "
+                              "or leave it out for the most senior reader.")
     asked = requested or data.reference
     source = "named in the export" if requested else "named in the protocol" if data.reference else None
     everyone = set(table["reader"]) | {r.name for r in (data.info.readers if data.info else ())}
@@ -73,34 +79,43 @@ def resolve_reference(data: ReportInput, arm: str | None, requested: str | None)
     if asked is None:
         readers = [r for r in raters if r not in model_names(table)]
         if not readers:
-            return Reference(None, "most senior reader (default)", table, NA.NO_READS)
-        return Reference(readers[0], "the most senior reader of the arm (default)", table)
+            return Reference(None, "the most senior reader, by default", table, NA.NO_READS)
+        return Reference(readers[0], "the most senior reader of the arm, by default", table)
     if asked == MODEL:
         models = model_names(table)
         if not models:
-            return Reference(None, f"the model ({source})", table, NA.NO_MODEL)
-        return Reference(models[0], f"the model ({source})", table)
+            return Reference(None, f"the model, {source}", table, NA.NO_MODEL)
+        return Reference(models[0], f"the model, {source}", table)
     if asked == CONSENSUS:
         sen = reader_rows(table)
         seniors = sorted(set(sen.loc[(sen["arm"] == arm) & (sen["seniority"] == "senior"), "reader"]))
-        how = f"consensus of the senior readers ({', '.join(seniors) or 'none'}; {source})"
+        if len(seniors) == 1:
+            how = f"consensus of the senior readers, {source}; the only senior reader is {seniors[0]}, so it is their read"
+        else:
+            how = f"consensus of the senior readers {', '.join(seniors) or '(none)'}, {source}"
         if not seniors:
             return Reference(None, how, table, f"no senior reader has read the {arm} arm yet")
         extra = _consensus_rows(table, str(arm), seniors)
         if extra.empty:
             return Reference(None, how, table, "no case read by every senior reader yet")
-        return Reference(SENIOR_CONSENSUS_NAME, how, pd.concat([table, extra], ignore_index=True), None)
+        return Reference(SENIOR_CONSENSUS_NAME, how + "; its members are not compared with it",
+                         pd.concat([table, extra], ignore_index=True), None, tuple(seniors))
     if asked not in everyone:
-        raise ValidationError(f"Reference {asked!r} is neither a reader nor a model of this study; name a reader, "
-                              f"{MODEL!r} or {CONSENSUS!r}.")
+        same = [n for n in everyone if n.casefold() == asked.strip().casefold()]
+        if len(same) != 1:
+            names = ", ".join(sorted(everyone - {SENIOR_CONSENSUS_NAME}))
+            raise ValidationError(f"Reference {asked!r} is neither a reader nor a model of this study; name one of: "
+                                  f"{names}; or {MODEL!r} or {CONSENSUS!r}.")
+        asked = same[0]
     if asked not in raters:
-        return Reference(None, f"{asked} ({source})", table, f"{asked} has not read the {arm} arm yet")
-    return Reference(asked, f"{asked} ({source})", table)
+        return Reference(None, f"{asked}, {source}", table, f"{asked} has not read the {arm} arm yet")
+    return Reference(asked, str(source), table)
 
 
 def _others(ref: Reference, arm: str | None) -> list[str]:
+    """The raters of ``arm`` compared with ``ref``: everyone but the reference and its consensus members."""
     names = raters_of_arm(ref.table, arm)
-    return [n for n in names if n != ref.name and n != SENIOR_CONSENSUS_NAME]
+    return [n for n in names if n != ref.name and n != SENIOR_CONSENSUS_NAME and n not in ref.members]
 
 
 def _base(title: str, test: str, conventions: str, columns: list[str], ref: Reference) -> dict[str, Any]:

@@ -286,8 +286,8 @@ def ai_flow_figure(effects: list[dict[str, Any]]) -> FigureSpec:
     def draw(fig: Figure) -> None:
         left, right = fig.subplots(1, 2, width_ratios=(1.3, 1))
         names = [r["reader"] for r in rows][::-1]
-        parts = (("neg_neg", "kept negative", "#9ecae1"), ("neg_pos", "negative to positive", "#d1495b"),
-                 ("pos_neg", "positive to negative", "#2e933c"), ("pos_pos", "kept positive", "#3182bd"))
+        parts = (("neg_neg", "kept negative", "#9ecae1"), ("neg_pos", "negative to positive", "#f28e2b"),
+                 ("pos_neg", "positive to negative", "#8e6bbf"), ("pos_pos", "kept positive", "#3182bd"))
         start = np.zeros(len(rows))
         for key, label, color in parts:
             vals = np.array([r[key] / max(r["n"], 1) for r in rows][::-1])
@@ -338,8 +338,8 @@ def decision_figure(dca: dict[str, Any]) -> FigureSpec:
     spec = FigureSpec("decision_curve", "Decision curves",
                       f"Net benefit of acting on each rater's probability at each threshold probability "
                       f"({dca['title'].split('(')[-1].rstrip(')')}), against treating every case (grey, dashed) "
-                      "and none (black). Higher is better; only the range of thresholds that matter clinically "
-                      "is of interest.", section="decision")
+                      "and none (black). Higher is better; read the curves over the threshold probabilities at "
+                      "which a clinician would act on the result (Vickers & Elkin 2006).", section="decision")
     if "na" in dca:
         spec.na = dca["na"]
         return spec

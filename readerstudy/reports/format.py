@@ -12,7 +12,7 @@ from typing import Any
 
 from .na import is_na
 
-__all__ = ["COLUMN_LABELS", "Cell", "DisplayTable", "display_table", "fixed", "fmt_ci", "fmt_num", "fmt_p"]
+__all__ = ["COLUMN_LABELS", "Cell", "DisplayTable", "display_table", "fixed", "fmt_ci", "fmt_num", "fmt_p", "p_text"]
 
 COLUMN_LABELS = {
     "reader": "Reader", "arm": "Arm", "n": "n", "n_truth": "n (truth)", "accuracy": "Accuracy",
@@ -81,6 +81,14 @@ def fmt_p(p: Any) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_text(p: Any) -> str:
+    """A p-value in running text: ``p = 0.087``, ``p < 0.001``, or ``p n/a`` (None or an n/a dict)."""
+    if p is None or is_na(p):
+        return "p n/a"
+    text = fmt_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def fmt_ci(lo: Any, hi: Any, percent: bool = False) -> str:
     if lo is None or hi is None:
         return ""
@@ -118,7 +126,7 @@ def cell(key: str, value: Any, notes: _Notes) -> Cell:
         return Cell(text, fmt_ci(value.get("ci_low"), value.get("ci_high"), pct), title=title)
     if key == "p_value":
         return Cell(fmt_p(value))
-    if key in TEXT or isinstance(value, str):
+    if isinstance(value, str) or (key in TEXT and not isinstance(value, int | float)):
         return Cell("–" if value is None else str(value), numeric=False)
     if isinstance(value, float) and key.endswith("_s"):
         return Cell(fixed(value, 1))
@@ -132,7 +140,8 @@ def display_table(tbl: dict[str, Any], columns: list[str] | None = None) -> Disp
     cols = columns or list(tbl.get("columns") or [])
     notes = _Notes()
     rows = [[cell(c, r.get(c), notes) for c in cols] for r in tbl.get("rows", [])]
-    numeric = [c not in TEXT for c in cols]
+    # a column is text when its key is (reader, arm, ...) unless every value is a number (McNemar's b)
+    numeric = [c not in TEXT or (bool(rows) and all(r[i].numeric for r in rows)) for i, c in enumerate(cols)]
     labels = {**COLUMN_LABELS, **(tbl.get("labels") or {})}
     return DisplayTable([labels.get(c, c.replace("_", " ")) for c in cols], rows,
                         [(letter, reason) for reason, letter in notes.letters.items()], numeric)

@@ -87,7 +87,9 @@ def mrmc_table(data: ReportInput, label: str, a: str, b: str, level: float = 0.9
         "title": f"MRMC: {label}", "label": label, "tests": [a, b],
         "test": "Obuchowski-Rockette (1995) ANOVA of empirical AUCs with jackknife covariances, random readers "
                 f"and cases, Hillis (2007) denominator df; {level:.0%} CI of AUC({a}) - AUC({b}). Per reader: "
-                "that reader's own difference with its jackknife SE (fixed-reader analysis).",
+                "that reader's own difference with its jackknife SE (fixed-reader analysis). The CIs of the "
+                "test AUCs come from the same analysis (random readers and cases above, fixed readers in the "
+                "FRRC table), so they differ from the DeLong CIs of the diagnostic-accuracy section.",
         "conventions": f"Readers who read both; cases with truth. Difference = {a} - {b}.",
         "columns": ["reader", "auc_a", "auc_b", "difference", "p_value"], "rows": [],
         "labels": {"auc_a": f"AUC ({a})", "auc_b": f"AUC ({b})", "difference": "Difference (95% CI)"},

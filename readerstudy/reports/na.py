@@ -28,6 +28,8 @@ NO_NEGATIVE_CALLS = "no negative calls made"
 FEWER_THAN_2_READERS = "fewer than 2 readers"
 NO_MODEL = "no model in this study"
 NO_COMMON_CASES = "no case read by both"
+CONSTANT_RATER = ("one rater made the same call on every case, so kappa is 0 whatever the other calls "
+                  "and has no confidence interval")
 ONE_CATEGORY = "every call was the same, so chance agreement is 1 and kappa is undefined"
 NO_TIMES = "no reading times recorded"
 FEW_FOR_VARIANCE = "fewer than 2 positive and 2 negative cases read so far, too few for a DeLong variance"

@@ -20,7 +20,7 @@ import jinja2
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from .format import fixed, fmt_ci, fmt_num, fmt_p
+from .format import fixed, fmt_ci, fmt_num, p_text
 from .na import is_na
 
 __all__ = ["TEMPLATE_DIR", "figure_numbers", "references", "render_html", "write_pdf"]
@@ -134,7 +134,8 @@ def _model_items(config: dict[str, Any]) -> list[tuple[str, str]]:
     if command:
         rows.append(("Command", " && ".join(command) if isinstance(command, list) else str(command)))
     if card.get("source"):
-        rows.append(("Full record", f"{Path(str(card['source'])).name} (every ablation, versions, times)"))
+        rows.append(("Full record", f"{Path(str(card['source'])).name} beside the model's checkpoint (every "
+                                    "ablation, versions, times); not part of this report's folder"))
     return rows
 
 
@@ -142,7 +143,7 @@ def _model_items(config: dict[str, Any]) -> list[tuple[str, str]]:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(fmt_num=fmt_num, fmt_p=fmt_p, fmt_ci=fmt_ci, cite=_cite, heat=_heat, pair=_pair,
+    env.globals.update(fmt_num=fmt_num, p_text=p_text, fmt_ci=fmt_ci, cite=_cite, heat=_heat, pair=_pair,
                        design_text=_design_text, model_items=_model_items)
     return env
 

@@ -76,7 +76,7 @@ def focus_arm(data: ReportInput, arm: str | None) -> str | None:
             known = [a for a in data.arms] or arms
             if arm in known:
                 return arm  # an arm of the protocol not read yet: its tables say so
-            raise ValidationError(f"Arm {arm!r} has no reads in this study; arms with reads: {arms}.")
+            raise ValidationError(f"Arm {arm!r} has no reads in this study; arms with reads: {', '.join(arms) or 'none'}.")
         return arm
     return arms[0] if arms else None
 
@@ -174,7 +174,7 @@ def accuracy_table(data: ReportInput, level: float = 0.95) -> dict[str, Any]:
         "test": f"Proportions with Wilson (1927) score {level:.0%} CIs (F1: Wilson interval of the Jaccard "
                 f"index mapped to F1); AUC: empirical (trapezoidal) with DeLong (1988) {level:.0%} CI.",
         "conventions": f"Positive = {positive} (truth 1); a reader's binary call, a model's probability >= 50. "
-                       "AUC uses the 0-100 probability; n = reads, n_truth = reads of cases with ground truth.",
+                       "AUC uses the 0-100 probability; n = reads; every statistic on the reads of cases with ground truth.",
         "columns": ["reader", "arm", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "auc"],
         "rows": rows,
     }
@@ -228,6 +228,9 @@ def _pair_kappa(x: pd.Series, y: pd.Series, level: float) -> dict[str, Any]:
                               categories=[0, 1], level=level)
     except ValidationError:
         return {"kappa": NA.na(NA.ONE_CATEGORY), "n": int(len(both))}
+    if both.nunique().min() == 1:  # p_o = p_e: kappa is exactly 0 and its asymptotic variance 0 (Fleiss 1969)
+        return {"kappa": {"value": 0.0, "ci_low": None, "ci_high": None, "ci_na": NA.CONSTANT_RATER},
+                "p_value": NA.na(NA.CONSTANT_RATER), "n": k.n, "agreement": f(k.p_observed)}
     return {"kappa": {"value": f(k.kappa), "ci_low": f(k.ci_low), "ci_high": f(k.ci_high)},
             "p_value": f(k.p_value), "n": k.n, "agreement": f(k.p_observed)}
 
@@ -279,6 +282,7 @@ def kappa_table(data: ReportInput, arm: str | None, level: float = 0.95) -> dict
                        "Binary calls 0/1; model call = probability >= 50. Ground truth is not needed.",
         "columns": ["a", "b", "n", "kappa", "p_value"],
         "names": names, "matrix": matrix, "rows": pairs, "fleiss": fleiss,
+        "constant": [n for n in names if wide[n].dropna().nunique() == 1],  # kappa with them: 0, no CI
     }
     if len(names) < 2:
         out["na"] = NA.NO_READS if not names else NA.FEWER_THAN_2_READERS
@@ -329,6 +333,7 @@ def corrections_table(corrections: pd.DataFrame | None) -> dict[str, Any]:
     rows = [] if corrections is None else corrections.to_dict("records")
     return {
         "title": "Reads corrected by a coordinator",
+        "empty": "None: no read has been corrected.",
         "test": "Listing (audited; the reader's original read is kept in the database).",
         "conventions": "The final revision is the one every statistic uses; before = the reader's original answers.",
         "columns": ["reader", "case", "arm", "revision", "before", "after", "reason", "corrected_by", "corrected_at"],

@@ -53,10 +53,14 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         out = []
+        def n(k: int, noun: str) -> str:
+            return f"{k} {noun}" if k == 1 else f"{k} {noun}s"
+
         for name, s in self.studies.items():
-            out.append(f"{name}: {s['cases']} cases ({s['positives']} positive), {s['masks']} masks, "
-                       f"{s['readers']} readers, {s['annotators']} annotator(s), {s['coordinators']} coordinator(s), "
-                       f"{s['arms']} arms, {s['assignments']} reading assignments")
+            out.append(f"{name}: {n(s['cases'], 'case')} ({s['positives']} positive), {n(s['masks'], 'mask')}, "
+                       f"{n(s['readers'], 'reader')}, {n(s['annotators'], 'annotator')}, "
+                       f"{n(s['coordinators'], 'coordinator')}, {n(s['arms'], 'arm')}, "
+                       f"{n(s['assignments'], 'reading assignment')}")
         return out + self.models
 
 
