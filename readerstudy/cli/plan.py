@@ -15,12 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--study", help="pilot study whose reads give the variance components")
     src.add_argument("--components", metavar="K=V,...",
-                     help="entered OR components: var_TR=,var_error=,cov1=,cov2=,cov3=,n_cases= (pilot cases)")
-    p.add_argument("--arms", nargs=2, metavar="ARM", help="the two arms of the pilot compared (default: first two)")
+                     help="entered OR components (AUC^2 units): var_TR=,var_error=,cov1=,cov2=,cov3=,n_cases= "
+                          "(pilot cases, >= 10); optionally auc1=,auc2= (the pilot's AUCs, in [0, 1])")
+    p.add_argument("--arms", nargs=2, metavar="ARM",
+                   help="the two arms of the pilot compared, effect = AUC(first) - AUC(second) (default: the "
+                        "study's primary comparison, as in the report: unaided vs AI-aided)")
     p.add_argument("--effect", type=float, default=None,
-                   help="AUC difference to detect (default: the pilot's observed difference)")
+                   help="AUC difference to detect, 0 < |effect| < 1; the test is two-sided, so |effect| is used "
+                        "(default: the pilot's observed difference)")
     p.add_argument("--readers", type=int, nargs="+", default=[3, 4, 5, 6, 8, 10, 15, 20])
-    p.add_argument("--cases", type=int, nargs="+", default=[50, 100, 150, 200, 300, 500])
+    p.add_argument("--cases", type=int, nargs="+", default=[50, 100, 150, 200, 300, 500],
+                   help="planned numbers of cases, each >= 10 (default 50 100 150 200 300 500)")
     p.add_argument("--target", type=float, default=0.8, help="power for the cases-needed column (default 0.8)")
     p.add_argument("--analysis", choices=("RRRC", "FRRC", "RRFC"), default="RRRC")
     p.add_argument("--alpha", type=float, default=0.05)
@@ -31,9 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _print(plan) -> None:  # noqa: ANN001 - services.planning.Plan
     c = plan.components
     print(f"Pilot: {plan.source}")
-    print(f"OR components: var_TR {c.var_TR:.6g}, var_error {c.var_error:.6g}, cov1 {c.cov1:.6g}, "
-          f"cov2 {c.cov2:.6g}, cov3 {c.cov3:.6g}, pilot cases {c.n_cases}")
+    if c.aucs is not None:
+        names = c.tests if len(c.tests) == 2 else ("test 1", "test 2")
+        print(f"Pilot AUCs: {names[0]} {c.aucs[0]:.4f}, {names[1]} {c.aucs[1]:.4f}")
+    print(f"OR components (AUC^2 units, pilot cases {c.n_cases}):")
+    for line in plan.component_lines():
+        print(f"  {line}")
     print(f"Effect (AUC difference) {plan.effect:.4f}, {plan.analysis}, alpha {plan.alpha:g}")
+    for note in plan.notes:
+        print(f"Note: {note}")
     g = plan.grid
     print("\nPower      " + "".join(f"{k:>8d}" for k in g["cases"]) + "   cases")
     for r, row in zip(g["readers"], g["power"], strict=True):

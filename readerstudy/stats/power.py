@@ -17,8 +17,10 @@ variance and covariances of a reader's AUC shrink as ``K*/K``, the reader x test
 * random readers, fixed cases (RRFC): ``den = var_TR+ + K*/K (var_error - cov1 - (cov2 - cov3)+)``,
   ``ddf = J - 1``;
 
-where ``x+ = max(x, 0)``. Power is ``P(F > F_{1-alpha}(1, ddf))`` under that non-central F.
-With jackknife covariances these are the same numbers as the DBM power of Hillis & Berbaum
+where ``x+ = max(x, 0)``: a negative estimate of ``var_TR`` or of ``cov2 - cov3`` is set to 0
+(Hillis, Obuchowski & Berbaum 2011, as RJafroc does; :meth:`ORComponents.truncated` lists them).
+Power is ``P(F > F_{1-alpha}(1, ddf))`` under that non-central F.
+The test is two-sided, so power depends on ``d^2`` only. With jackknife covariances these are the same numbers as the DBM power of Hillis & Berbaum
 (2004) with Hillis-normalised pseudovalues, so the published DBMH examples validate them.
 
 References
@@ -34,6 +36,7 @@ Chakraborty DP (2017). Observer Performance Methods for Diagnostic Imaging, ch. 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,7 @@ from ._validation import ResultMixin, check_choice
 from .mrmc import MRMCResult, mrmc_or
 
 __all__ = [
+    "MIN_CASES",
     "ORComponents",
     "PowerResult",
     "SampleSizeResult",
@@ -56,17 +60,32 @@ __all__ = [
 ]
 
 ANALYSES = ("RRRC", "FRRC", "RRFC")
+MIN_CASES = 10
+"""Fewest cases, pilot (K*) or planned (K), that planning accepts (a judgement, not a theorem).
+The scaling of the pilot's error variance and covariances by K*/K and the F approximation are
+large-sample results: the empirical AUC of a handful of cases takes only a few values and its
+jackknife variance estimates nothing. Ten cases at a prevalence of 20-80 % still hold two of
+each class, the least :func:`~readerstudy.stats.mrmc_or` accepts for a reader-test."""
 
 
 @dataclass(frozen=True)
 class ORComponents(ResultMixin):
-    """Obuchowski-Rockette variance components of a pilot study (AUC units).
+    """Obuchowski-Rockette variance components of a pilot study.
 
-    ``var_TR`` reader x test variance; ``var_error`` error variance of one reader-test AUC;
-    ``cov1`` same reader, different tests; ``cov2`` different readers, same test; ``cov3``
-    different readers and tests; ``n_cases`` the pilot's number of cases K*; ``effect`` the
-    observed difference of the two tests' reader-averaged AUCs (test 1 - test 2), or None when
-    the components were entered by hand.
+    Variances and covariances are in AUC^2 units: ``var_TR`` reader x test variance;
+    ``var_error`` error variance of one reader-test AUC; ``cov1`` same reader, different tests;
+    ``cov2`` different readers, same test; ``cov3`` different readers and tests; ``var_R``
+    reader variance (not used by the power of a test difference). ``n_cases`` the pilot's number
+    of cases K* (at least :data:`MIN_CASES`); ``aucs`` the two tests' reader-averaged AUCs
+    (``tests`` order, each in [0, 1]) and ``effect`` their observed difference (test 1 - test 2,
+    AUC units), or None when not known (components entered by hand without AUCs). Source:
+    Obuchowski & Rockette (1995); Hillis, Obuchowski & Berbaum (2011).
+
+    Raises
+    ------
+    ValidationError
+        for a non-finite component, ``var_error <= 0``, fewer than :data:`MIN_CASES` pilot cases,
+        an AUC outside [0, 1] or an effect outside [-1, 1].
     """
 
     var_TR: float
@@ -79,16 +98,35 @@ class ORComponents(ResultMixin):
     effect: float | None = None
     n_readers: int | None = None
     tests: tuple[Any, ...] = ()
+    aucs: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("var_TR", "var_error", "cov1", "cov2", "cov3"):
+        for name in ("var_TR", "var_error", "cov1", "cov2", "cov3", "var_R"):
             value = getattr(self, name)
-            if not np.isfinite(value):
-                raise ValidationError(f"Variance component {name} must be a finite number, got {value!r}.")
+            if value is not None and not np.isfinite(value):
+                raise ValidationError(f"Variance component {name} must be a finite number (AUC^2 units), got "
+                                      f"{value!r}: check the pilot or the entered value.")
         if self.var_error <= 0:
             raise ValidationError(f"var_error must be > 0 (the variance of one reader's AUC), got {self.var_error}.")
-        if int(self.n_cases) < 2:
-            raise ValidationError(f"The pilot needs at least 2 cases (n_cases = K*), got {self.n_cases}.")
+        if int(self.n_cases) < MIN_CASES:
+            raise ValidationError(f"The pilot needs at least {MIN_CASES} cases (n_cases = K*) for its variance "
+                                  f"components to be estimates, got {self.n_cases}: use a larger pilot.")
+        for auc in self.aucs or ():
+            if not 0.0 <= auc <= 1.0:  # also refuses NaN
+                raise ValidationError(f"A pilot AUC must lie in [0, 1], got {auc!r}: check the entered AUCs.")
+        if self.effect is not None and not abs(self.effect) <= 1.0:
+            raise ValidationError(f"The pilot's AUC difference must lie in [-1, 1], got {self.effect!r}.")
+
+    def truncated(self) -> dict[str, float]:
+        """Estimates that the power formulas replace by 0 (Hillis, Obuchowski & Berbaum 2011):
+        ``{"var_TR": v}`` when ``var_TR < 0`` and ``{"cov2 - cov3": d}`` when ``cov2 < cov3``
+        (AUC^2 units), as estimated."""
+        out: dict[str, float] = {}
+        if self.var_TR < 0:
+            out["var_TR"] = float(self.var_TR)
+        if self.cov2 - self.cov3 < 0:
+            out["cov2 - cov3"] = float(self.cov2 - self.cov3)
+        return out
 
 
 @dataclass(frozen=True)
@@ -123,18 +161,22 @@ class SampleSizeResult(ResultMixin):
     max_cases: int
 
 
-def or_components(pilot: Any) -> ORComponents:
+def or_components(pilot: Any, tests: Sequence[Any] | None = None) -> ORComponents:
     """Pilot OR variance components from MRMC data or an :class:`~readerstudy.stats.MRMCResult`.
 
     Parameters
     ----------
     pilot : a long table accepted by :func:`~readerstudy.stats.mrmc_or` (columns reader, test,
         case, truth, score; exactly two tests) or the result of ``mrmc_or(..., cov="jackknife")``.
+    tests : the two tests in the order wanted: ``effect = AUC(tests[0]) - AUC(tests[1])`` (AUC
+        units). Default: the order of first appearance in ``pilot``. The variance components
+        do not depend on the order.
 
     Raises
     ------
     ValidationError
-        when the pilot does not compare exactly two tests.
+        when the pilot does not compare exactly two tests, ``tests`` names others, or the
+        pilot's design is not fully crossed.
     """
     res = pilot if isinstance(pilot, MRMCResult) else mrmc_or(pilot, cov="jackknife", analysis="RRRC")
     if len(res.tests) != 2:
@@ -148,18 +190,26 @@ def or_components(pilot: Any) -> ORComponents:
             f"The pilot's design is {res.design}; planning sizes a fully crossed study and needs a pilot in "
             "which the readers read the same cases in both tests (or enter the OR components by hand)."
         )
+    order = tuple(res.tests) if tests is None else tuple(tests)
+    if len(order) != 2 or set(order) != set(res.tests):
+        raise ValidationError(f"tests {list(order)} are not the pilot's two tests {list(res.tests)}.")
+    effect = res.difference
+    if effect is not None and order != tuple(res.tests):
+        effect = -effect  # mrmc_or's difference is tests[0] - tests[1] in order of first appearance
     return ORComponents(
         var_TR=res.var_TR, var_error=res.var_error, cov1=res.cov1, cov2=res.cov2, cov3=res.cov3,
-        n_cases=res.n_cases, var_R=res.var_R, effect=res.difference, n_readers=len(res.readers),
-        tests=tuple(res.tests),
+        n_cases=res.n_cases, var_R=res.var_R, effect=effect, n_readers=len(res.readers), tests=order,
+        aucs=(float(res.test_auc[order[0]]), float(res.test_auc[order[1]])),
     )
 
 
 def _check_design(readers: int, cases: int, alpha: float) -> None:
     if int(readers) != readers or readers < 2:
         raise ValidationError(f"readers must be a whole number >= 2, got {readers!r}.")
-    if int(cases) != cases or cases < 2:
-        raise ValidationError(f"cases must be a whole number >= 2, got {cases!r}.")
+    if int(cases) != cases or cases < MIN_CASES:
+        raise ValidationError(
+            f"cases must be a whole number >= {MIN_CASES}, got {cases!r}: the pilot's variances scale to the "
+            "planned cases only in large samples; plan at least that many (e.g. 50).")
     if not 0 < alpha < 1:
         raise ValidationError(f"alpha must lie in (0, 1), got {alpha!r}.")
 
@@ -170,8 +220,10 @@ def mrmc_power(effect: float, readers: int, cases: int, components: ORComponents
 
     Parameters
     ----------
-    effect : the true AUC difference to detect (AUC units, e.g. 0.05; the sign is irrelevant).
-    readers, cases : J and K of the pivotal study (every reader reads every case in both tests).
+    effect : the true AUC difference to detect (AUC units, e.g. 0.05; ``|effect| < 1``). The test
+        is two-sided: the sign is irrelevant, and 0 gives power = alpha.
+    readers, cases : J and K of the pivotal study (every reader reads every case in both tests;
+        ``J >= 2``, ``K >= MIN_CASES``, the pilot's case mix).
     components : pilot variance components (:func:`or_components`, or entered by hand).
     analysis : "RRRC" (random readers and cases), "FRRC" (fixed readers) or "RRFC" (fixed cases).
     alpha : two-sided significance level.
@@ -183,12 +235,14 @@ def mrmc_power(effect: float, readers: int, cases: int, components: ORComponents
     Raises
     ------
     ValidationError
-        for fewer than 2 readers or cases, alpha outside (0, 1), or a non-positive error term.
+        for fewer than 2 readers or :data:`MIN_CASES` cases, ``|effect| >= 1``, alpha outside
+        (0, 1), or a non-positive error term.
     """
     check_choice("analysis", analysis, ANALYSES)
     _check_design(readers, cases, alpha)
-    if not np.isfinite(effect):
-        raise ValidationError(f"effect must be a finite AUC difference, got {effect!r}.")
+    if not abs(effect) < 1.0:  # also refuses NaN and inf
+        raise ValidationError(f"effect must be an AUC difference with |effect| < 1 (AUCs lie in [0, 1]), got "
+                              f"{effect!r}: give e.g. 0.05.")
     c = components
     scale = c.n_cases / cases
     tr = max(c.var_TR, 0.0)
@@ -221,7 +275,7 @@ def cases_for_power(effect: float, readers: int, components: ORComponents, *, ta
     """The fewest cases reaching ``target`` power with ``readers`` readers (RJafroc
     ``SsSampleSizeKGivenJ`` searches the same way: the smallest K with power >= target).
 
-    Power increases with K for every analysis, so a bisection over ``2..max_cases`` finds it;
+    Power increases with K for every analysis, so a bisection over ``MIN_CASES..max_cases`` finds it;
     ``cases`` is None when ``max_cases`` cases are not enough (e.g. too few readers for RRRC,
     whose power is bounded by the reader x test variance).
     """
@@ -234,7 +288,7 @@ def cases_for_power(effect: float, readers: int, components: ORComponents, *, ta
     hi_power = power(max_cases)
     if hi_power < target:
         return SampleSizeResult(None, None, int(readers), target, float(effect), analysis, alpha, max_cases)
-    lo, hi = 2, max_cases
+    lo, hi = MIN_CASES, max_cases
     if power(lo) >= target:
         hi = lo
     while hi - lo > 1:

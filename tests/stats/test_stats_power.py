@@ -23,6 +23,7 @@ from stats_datasets import assert_printed, vandyke
 
 from readerstudy.core.errors import ValidationError
 from readerstudy.stats import ORComponents, cases_for_power, mrmc_power, or_components, power_table
+from readerstudy.stats.power import MIN_CASES
 
 PILOT = or_components(vandyke())
 
@@ -97,3 +98,67 @@ def test_entered_components_and_bad_input() -> None:
         three = {k: np.r_[v, v[first]] for k, v in vd.items()}
         three["test"][len(vd["test"]):] = 3  # a third test: a copy of test 1
         or_components(three)
+
+
+def _entered(**kw: float) -> ORComponents:
+    base = {"var_TR": PILOT.var_TR, "var_error": PILOT.var_error, "cov1": PILOT.cov1, "cov2": PILOT.cov2,
+            "cov3": PILOT.cov3, "n_cases": 114}
+    return ORComponents(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("effect", [1.5, 1.0, -1.0, float("nan"), float("inf")])
+def test_an_effect_no_auc_difference_can_have_is_refused(effect: float) -> None:
+    # two AUCs in [0, 1] differ by less than 1: 1.5 used to give "power 1.000 with 2 cases"
+    with pytest.raises(ValidationError, match=r"\|effect\| < 1"):
+        mrmc_power(effect, 6, 100, PILOT)
+    with pytest.raises(ValidationError, match=r"\|effect\| < 1"):
+        cases_for_power(effect, 6, PILOT)
+
+
+def test_the_sign_of_the_effect_does_not_change_the_two_sided_power() -> None:
+    assert mrmc_power(-0.05, 6, 100, PILOT).power == mrmc_power(0.05, 6, 100, PILOT).power
+
+
+def test_too_few_planned_or_pilot_cases_are_refused() -> None:
+    assert MIN_CASES == 10
+    with pytest.raises(ValidationError, match=">= 10"):
+        mrmc_power(0.05, 6, 9, PILOT)
+    assert mrmc_power(0.05, 6, 10, PILOT).cases == 10
+    # a large effect reaches the target at once: the search starts at MIN_CASES, not at 2
+    assert cases_for_power(0.9, 6, PILOT).cases == MIN_CASES
+    with pytest.raises(ValidationError, match="at least 10 cases"):
+        _entered(n_cases=9)
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("var_TR", float("nan"), "var_TR must be a finite"), ("cov2", float("inf"), "cov2 must be a finite"),
+    ("var_R", float("nan"), "var_R must be a finite"), ("aucs", (0.9, 1.2), r"AUC must lie in \[0, 1\]"),
+    ("aucs", (float("nan"), 0.8), r"AUC must lie in \[0, 1\]"), ("effect", 1.2, r"difference must lie in \[-1, 1\]"),
+])  # fmt: skip
+def test_impossible_components_are_refused(field: str, value: object, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        _entered(**{field: value})  # type: ignore[arg-type]
+
+
+def test_negative_var_tr_and_cov2_minus_cov3_are_set_to_zero_and_listed() -> None:
+    # Hillis, Obuchowski & Berbaum (2011) (and RJafroc) replace them by 0 in the power formulas
+    neg = _entered(var_TR=-0.00018, cov2=0.0001, cov3=0.0002)
+    assert neg.truncated() == {"var_TR": -0.00018, "cov2 - cov3": pytest.approx(-0.0001)}
+    zero = _entered(var_TR=0.0, cov2=0.0002, cov3=0.0002)
+    for analysis in ("RRRC", "FRRC", "RRFC"):
+        assert mrmc_power(0.05, 6, 100, neg, analysis=analysis).power == pytest.approx(
+            mrmc_power(0.05, 6, 100, zero, analysis=analysis).power, rel=1e-12)
+    assert PILOT.truncated() == {}
+
+
+def test_or_components_in_the_order_asked() -> None:
+    # [Iowa] OR-DBM MRMC 2.51 on Van Dyke: AUC 0.89703704 (modality 1), 0.94083736 (modality 2)
+    assert PILOT.tests == (1, 2)
+    assert_printed(PILOT.aucs[0], "0.89703704")
+    assert_printed(PILOT.aucs[1], "0.94083736")
+    rev = or_components(vandyke(), tests=(2, 1))
+    assert rev.tests == (2, 1) and rev.aucs == PILOT.aucs[::-1] and rev.effect == -PILOT.effect
+    assert (rev.var_TR, rev.var_error, rev.cov1, rev.cov2, rev.cov3) == (
+        PILOT.var_TR, PILOT.var_error, PILOT.cov1, PILOT.cov2, PILOT.cov3)
+    with pytest.raises(ValidationError, match="not the pilot's two tests"):
+        or_components(vandyke(), tests=(1, 3))
