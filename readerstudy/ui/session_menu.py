@@ -1,9 +1,10 @@
 """The "Session" menu every signed-in window gets: who is signed in, change my PIN, sign out, quit.
 
-Shared workstation: **Sign out** (``Ctrl+Shift+L``) returns to the sign-in screen for the next
-person; **Quit** (``Ctrl+Q``) and closing the window end the app. A coordinator also gets
-**New study…** (another study with them as its first coordinator, opened at once). The menu
-only emits intents (``sign_out_requested``, ``switch_requested``); the app shell
+Shared workstation: **Sign out** (``Ctrl+Shift+L``, or ``O`` in the open menu) returns to the
+sign-in screen for the next person; **Quit** (``Ctrl+Q``) asks first (Sign out is the default
+answer) and closing the window ends the app. A coordinator also gets **New study…** (another
+study with them as its first coordinator, opened at once). The menu only emits intents
+(``sign_out_requested``, ``quit_requested``, ``switch_requested``); the app shell
 (:mod:`readerstudy.ui.shell`) acts on them. A window that has its own ``sign_out_requested``
 signal (the reading window's break and end pages) is wired to the same intent.
 """
@@ -25,6 +26,7 @@ class SessionMenu(QObject):
     """Adds the Session menu to ``window``; ``actions`` holds its QActions by id."""
 
     sign_out_requested = Signal()
+    quit_requested = Signal()
     switch_requested = Signal(object)  # a UserSession of another study (coordinator's "New study…")
 
     def __init__(self, window: QMainWindow, ctx: AppContext, session: UserSession) -> None:
@@ -36,12 +38,13 @@ class SessionMenu(QObject):
         who.setEnabled(False)
         self.menu.addSeparator()
         self.actions: dict[str, QAction] = {}
-        self._add("change_pin", "Change my PIN…", None, self.change_pin)
+        self._add("change_pin", "&Change my PIN…", None, self.change_pin)
         if session.is_coordinator:
-            self._add("new_study", "New study…", None, self.new_study)
+            self._add("new_study", "&New study…", None, self.new_study)
         self.menu.addSeparator()
-        self._add("sign_out", "Sign out", SIGN_OUT_SHORTCUT, self.sign_out_requested.emit)
-        self._add("quit", "Quit", QUIT_SHORTCUT, window.close)
+        self._add("sign_out", "Sign &out", SIGN_OUT_SHORTCUT, self.sign_out_requested.emit)
+        self.menu.addSeparator()
+        self._add("quit", "&Quit…", QUIT_SHORTCUT, self.quit_requested.emit)
         own = getattr(window, "sign_out_requested", None)
         if own is not None:
             own.connect(self.sign_out_requested.emit)

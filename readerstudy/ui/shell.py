@@ -3,7 +3,10 @@ workspace or coordinator home), and back to the sign-in screen on sign out.
 
 Entry point of the ``gui`` command: :func:`run_reading_app`. A shared workstation goes
 sign-in -> window -> *Sign out* -> sign-in -> ... within one event loop (:class:`AppShell`);
-closing the sign-in screen, closing the window or *Quit* ends the app.
+the sign-in screen's *Quit* (or closing it), closing the window or *Quit* in the Session menu (which
+asks first, Sign out being the default answer) ends the app. The shell alone decides when the app
+ends: it turns Qt's quit-on-last-window-closed off, and shows the next window before it closes
+the previous one.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from readerstudy.core.errors import ReaderStudyError
 from readerstudy.core.models import Role
@@ -90,6 +93,11 @@ class AppShell(QObject):
         self.session: UserSession | None = None
         self.session_menu: Any = None
         self._leaving = False  # the window is being closed by the shell (sign out / switch), not the user
+        self.quit_question: QMessageBox | None = None  # the open "Quit readerstudy?" box
+        app = QApplication.instance()
+        if app is not None:  # the shell ends the app (``finished``), never Qt: between the sign-in screen and
+            app.setQuitOnLastWindowClosed(False)  # the window (either way) no window may be visible
+            app.focusChanged.connect(self._on_focus_changed)
 
     # --- sign-in --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,14 +109,16 @@ class AppShell(QObject):
         dialog.rejected.connect(lambda: self.finished.emit(0))
         self.sign_in = dialog
         if self._show:
-            dialog.show()
-            dialog.raise_()
-            dialog.activateWindow()
-            from PySide6.QtCore import QTimer
-
+            self._bring_up(dialog)
             from readerstudy.ui.app import configure_pyqtgraph
 
             QTimer.singleShot(50, configure_pyqtgraph)  # the image views' import while the PIN is typed
+
+    @staticmethod
+    def _bring_up(widget: QWidget) -> None:
+        widget.show()
+        widget.raise_()
+        widget.activateWindow()
 
     def _on_signed_in(self) -> None:
         dialog = self.sign_in
@@ -134,6 +144,7 @@ class AppShell(QObject):
         self.session_menu = SessionMenu(window, self.ctx, session)
         self.session_menu.sign_out_requested.connect(self.sign_out)
         self.session_menu.switch_requested.connect(self.switch_to)
+        self.session_menu.quit_requested.connect(self.ask_quit)
         window.installEventFilter(self)
         self.window, self.session, self.study_name = window, session, session.study_name
         if self._show:  # scheduled backups and the start-up audit check (coordinators) while it is open
@@ -149,9 +160,12 @@ class AppShell(QObject):
             window.activateWindow()  # keyboard-only reading: the window must have focus without a click
 
     def _close_window(self) -> None:
+        window, self.window = self.window, None
+        self._release(window)
+
+    def _release(self, window: QMainWindow | None) -> None:
         from readerstudy.ui.app import release_window
 
-        window, self.window = self.window, None
         if window is None:
             return
         self._leaving = True
@@ -161,9 +175,11 @@ class AppShell(QObject):
             self._leaving = False
 
     def sign_out(self) -> bool:
-        """Close the window and show the sign-in screen again (same study preselected).
+        """Show the sign-in screen again (same study preselected), then close the window.
 
-        Returns False when the person chose to stay because of unsaved work.
+        The sign-in screen is up before the window closes: there is never a moment without a window
+        (a black screen; with Qt's ``quitOnLastWindowClosed`` the end of the app). Returns False
+        when the person chose to stay because of unsaved work.
         """
         window, session = self.window, self.session
         if window is None or session is None:
@@ -173,19 +189,82 @@ class AppShell(QObject):
             return False
         if unsaved:
             getattr(window, "discard_unsaved", lambda: None)()  # asked once: closing must not ask again
-        self._close_window()
-        auth.sign_out(self.ctx, session)
         self.session = None
         self.start()
+        self._close_window()
+        auth.sign_out(self.ctx, session)
+        if self._show and self.sign_in is not None:
+            self._bring_up(self.sign_in)  # the keyboard goes to the PIN field, not to the closed window
         return True
 
     def switch_to(self, session: UserSession) -> None:
-        """Open the window for ``session`` (a coordinator's new study) in place of the current one."""
-        old = self.session
-        self._close_window()
-        if old is not None:
-            auth.sign_out(self.ctx, old)
-        self._open(session)
+        """Open the window for ``session`` (a coordinator's new study) in place of the current one
+        (the new window is shown before the old one closes)."""
+        old_window, old_session = self.window, self.session
+        self.window = None  # the old window's close is the shell's, not the user's
+        try:
+            self._open(session)
+        except BaseException:
+            self.window = old_window
+            raise
+        self._release(old_window)
+        if old_session is not None:
+            auth.sign_out(self.ctx, old_session)
+
+    # --- quit ------------------------------------------------------------------------------------
+    def ask_quit(self) -> None:
+        """*Quit* (menu or Ctrl+Q) asks first, with *Sign out* as the default answer: on a shared
+        workstation ending the app leaves the next person without a sign-in screen, and Quit is
+        one row (one arrow key) below Sign out. The question is window-modal, not blocking."""
+        window = self.window
+        if window is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "readerstudy",
+                          "Quit readerstudy?\n\nThe next person then has to start it again. "
+                          "Sign out keeps it open at the sign-in screen.", QMessageBox.StandardButton.NoButton,
+                          window)
+        sign_out = box.addButton("Sign out", QMessageBox.ButtonRole.AcceptRole)
+        quit_ = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(sign_out)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.quit_question = box
+
+        def answered() -> None:
+            self.quit_question = None
+            clicked = box.clickedButton()
+            if clicked is sign_out:
+                self.sign_out()
+            elif clicked is quit_ and self.window is window:
+                window.close()  # the event filter signs out and ends the app
+
+        box.finished.connect(lambda _code: QTimer.singleShot(0, answered))  # after the box has closed
+        box.open()
+
+    # --- keyboard focus --------------------------------------------------------------------------
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """When a dialog closes and no window has the keyboard, give it back to the dialog's window.
+
+        A window manager does this; without one (a kiosk, Xvfb) the keyboard went nowhere after any
+        dialog (the Quit question, a folder chooser, Change my PIN…) and the window's shortcuts
+        (Ctrl+Shift+L) were dead until a click. The focus moving to another program is left alone.
+        """
+        dialog = new.window() if new is not None else None
+        owner = dialog.parentWidget() if dialog is not None else None
+        handle = dialog.windowHandle() if owner is not None else None
+        if handle is None or dialog.property("readerstudy_refocus"):
+            return
+        dialog.setProperty("readerstudy_refocus", True)  # one connection per dialog
+        top = owner.window()
+        handle.visibleChanged.connect(lambda visible: visible or QTimer.singleShot(0, lambda: self._refocus(top)))
+
+    @staticmethod
+    def _refocus(window: QWidget) -> None:
+        try:
+            if QApplication.activeWindow() is None and window.isVisible():
+                window.activateWindow()
+        except RuntimeError:  # deleted meanwhile (signed out)
+            pass
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if obj is self.window and event.type() == QEvent.Type.Close and not self._leaving:
@@ -206,8 +285,7 @@ def run_reading_app(ctx: AppContext, study_name: str | None = None) -> int:
     from readerstudy.ui.app import ensure_app
 
     app = ensure_app(configure=False)  # pyqtgraph after the sign-in screen is shown (fast start)
-    app.setQuitOnLastWindowClosed(False)  # sign out closes the window, then shows the sign-in screen
-    shell = AppShell(ctx, study_name)
+    shell = AppShell(ctx, study_name)  # also turns Qt's quit-on-last-window-closed off
     shell.finished.connect(app.exit)
     shell.start()
     code = app.exec()

@@ -5,6 +5,10 @@ its first coordinator); with studies it still offers "New study…", "Change my 
 study imported on the command line that has no coordinator yet, "Create its first coordinator…".
 After a coordinator's PIN reset the participant chooses a new PIN before going on. Sub-dialogs
 open window-modal without blocking (``subdialog`` is the one showing).
+
+Escape clears the PIN and the message instead of closing the screen: after a sign-out this is the
+screen the next person sees (a reader's Escape for a break, pressed once more, ended the app).
+**Quit** (or closing the screen) ends the app.
 """
 
 from __future__ import annotations
@@ -64,7 +68,10 @@ class SignInDialog(QDialog):
         self.button = QPushButton("Sign in")
         self.new_study_button = QPushButton("New study…")
         self.change_pin_button = QPushButton("Change my PIN…")
-        for b in (self.button, self.new_study_button, self.change_pin_button, self.first_coordinator_button):
+        self.quit_button = QPushButton("Quit")
+        self.quit_button.setToolTip("End readerstudy (nobody can sign in until it is started again)")
+        for b in (self.button, self.new_study_button, self.change_pin_button, self.first_coordinator_button,
+                  self.quit_button):
             b.setAutoDefault(False)
         self.form = QFormLayout()
         self.form.addRow("Study", self.study)
@@ -74,6 +81,7 @@ class SignInDialog(QDialog):
         row.addWidget(self.new_study_button)
         row.addWidget(self.change_pin_button)
         row.addStretch(1)
+        row.addWidget(self.quit_button)
         row.addWidget(self.button)
         lay = QVBoxLayout(self)
         lay.addWidget(title)
@@ -90,12 +98,19 @@ class SignInDialog(QDialog):
         self.new_study_button.clicked.connect(self._on_new_study)
         self.change_pin_button.clicked.connect(self._on_change_pin)
         self.first_coordinator_button.clicked.connect(self._on_first_coordinator)
+        self.quit_button.clicked.connect(self.reject)
         self._on_study_changed(self.study.currentText())
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.first_run:
             # the PIN field's returnPressed has signed in; QDialog would also press the default
             # button of any child dialog it just opened (e.g. "Save PIN" with empty fields)
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.pin.clear()  # QDialog would reject: the app would end for the next person
+            self.error.clear()
+            self.pin.setFocus()
             event.accept()
             return
         super().keyPressEvent(event)

@@ -15,12 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 @pytest.fixture(autouse=True)
 def _private_qsettings(tmp_path_factory):
     """Per-user preferences (QSettings) go to a temporary folder, never to the tester's home."""
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QStandardPaths
 
     folder = tmp_path_factory.mktemp("qsettings")
+    home = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    # QSettings("readerstudy", "readerstudy") is NativeFormat, whatever the default: its own path
+    # (the Exports tab built by the coordinator window wrote the tester's remembered folders)
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(folder))
     yield folder
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, home)
 
 
 class Answers(list):

@@ -207,3 +207,33 @@ def test_every_progress_bar_of_a_small_study_is_in_view(qtbot, tmp_path):
         top = bar.mapTo(viewport, bar.rect().topLeft()).y()
         assert 0 <= top and top + bar.height() <= viewport.height(), (top, viewport.height())
     ctx.close()
+
+
+def _clipped_headers(t) -> list[str]:  # noqa: ANN001
+    """Headers cut off: narrower than their text, or past the right edge of the table's view."""
+    h = t.horizontalHeader()
+    return [t.horizontalHeaderItem(j).text() for j in range(t.columnCount())
+            if h.sectionSize(j) < h.sectionSizeHint(j) or h.sectionViewportPosition(j) + h.sectionSize(j)
+            > t.viewport().width()]
+
+
+def test_table_headers_are_readable_in_the_coordinator_window(qtbot, study, coordinator):
+    """The outliers' last header read "eader medi": the table was wider than its view."""
+    from readerstudy.ui.coordinator.home import CoordinatorHomeWindow
+    from readerstudy.ui.shell import window_size_for
+
+    home = CoordinatorHomeWindow(study, coordinator)
+    qtbot.addWidget(home)
+    home.resize(*window_size_for((1600, 1000)))
+    home.show()
+    qtbot.waitExposed(home)
+    w = home.dashboard
+    assert w.outlier_table.rowCount() >= 1 and w.missing_table.rowCount() >= 1
+    qtbot.waitUntil(lambda: _clipped_headers(w.outlier_table) == [] and _clipped_headers(w.missing_table) == [],
+                    timeout=3000)
+    t = w.outlier_table
+    assert t.horizontalScrollBar().maximum() == 0  # every column in view
+    why = next(j for j in range(t.columnCount()) if t.horizontalHeaderItem(j).text() == "Why")
+    for i in range(t.rowCount()):  # the wrapped "Why" text is whole: its row is as tall as it needs
+        assert t.rowHeight(i) >= t.sizeHintForRow(i) - 1, (i, t.item(i, why).text())
+    home.close()

@@ -94,3 +94,44 @@ def test_washout_calendar_lists_each_readers_sessions(qtbot, tmp_path):
     assert cells["bob (junior)"][0].endswith("open, not started")
     assert cells["bob (junior)"][1].endswith("opens 28 d after session 1 ends")
     ctx.close()
+
+
+def _rows_fit(t) -> list[tuple[int, int, int]]:  # noqa: ANN001
+    """(row, height, height its text needs at the present column widths) of each row that does not
+    fit: a row sized while the columns were still narrow stays tall and shows its text below the view."""
+    bad = []
+    for i in range(t.rowCount()):
+        need = max(t.sizeHintForRow(i), t.verticalHeader().sectionSizeHint(i))
+        if t.rowHeight(i) > need + 1:
+            bad.append((i, t.rowHeight(i), need))
+    return bad
+
+
+def test_the_ai_arms_and_calendar_rows_are_readable_when_the_dashboard_is_first_shown(qtbot, tmp_path):
+    """The table was filled (and its wrapped rows sized) before the window was laid out: the row stayed
+    ~200 px tall in an 85 px view, its text centred out of sight; only Refresh showed it."""
+    from readerstudy.ui.coordinator.home import CoordinatorHomeWindow
+    from readerstudy.ui.shell import window_size_for
+
+    ctx = build_study(tmp_path, n_cases=6, protocol=SEQUENTIAL)
+    out = tmp_path / "engine"
+    _evaluation(ctx, out)
+    predict_study(ctx, LOCAL, "Pilot", _student(out))
+    home = CoordinatorHomeWindow(ctx, system_session(ctx, "Pilot"))
+    qtbot.addWidget(home)
+    home.resize(*window_size_for((1600, 1000)))  # the reporter's screen
+    home.show()
+    qtbot.waitExposed(home)
+    arms, calendar = home.dashboard.ai.arms.table, home.dashboard.ai.calendar.table
+    assert arms.rowCount() == 1 and arms.item(0, 3).text() == "6 / 6"
+    qtbot.waitUntil(lambda: _rows_fit(arms) == [] and _rows_fit(calendar) == [], timeout=3000)  # no Refresh
+    assert 0 < arms.rowHeight(0) <= arms.viewport().height()  # the whole row is in view, no Refresh needed
+    rect = arms.visualRect(arms.model().index(0, 4))
+    assert arms.viewport().rect().contains(rect.center())
+    size = home.size()
+    for width in (1100, size.width()):  # narrower and back: the rows follow the columns each time
+        home.resize(width, size.height())
+        qtbot.wait(300)
+        qtbot.waitUntil(lambda: _rows_fit(arms) == [] and _rows_fit(calendar) == [], timeout=3000)
+    home.close()
+    ctx.close()

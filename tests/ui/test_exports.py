@@ -185,3 +185,40 @@ def test_open_report_says_so_when_no_program_opens_it(qtbot, ctx, tmp_path):
     assert opened == [str(tmp_path / "rep" / "report.html")]
     assert "No program on this computer is set to open report.html" in w.error.text()
     assert str(tmp_path / "rep" / "report.html") in w.error.text()
+
+
+def test_the_dashboard_and_the_exports_tab_share_the_reference_and_the_last_report(qtbot, study, coordinator,
+                                                                                  tmp_path):
+    """The dashboard's Export report used the default reference whatever the Exports tab said, and kept
+    saying "No report exported in this session" after an export from the Exports tab."""
+    home = CoordinatorHomeWindow(study, coordinator)
+    qtbot.addWidget(home)
+    dash = home.dashboard
+    assert "Reference: Default (most senior reader: Senior radiologist)" in dash.report_choices.text()  # tab not built
+    tab = home.tab("exports")
+    opened: list[str] = []
+    dash._open_url = lambda url: opened.append(url.toLocalFile()) or True  # no browser in tests
+    assert "Default (most senior reader: Senior radiologist)" in dash.report_choices.text()
+    tab.reference.setCurrentIndex(tab.reference.findData("Junior radiologist"))
+    tab.arm.setCurrentIndex(tab.arm.findData("AI-aided"))
+    assert "Reference: Junior radiologist (junior); compared arm: AI-aided" in dash.report_choices.text()
+
+    dash.start_export(str(tmp_path / "from dashboard"))
+    qtbot.waitUntil(lambda: not dash.exporting, timeout=90000)
+    d = json.loads((tmp_path / "from dashboard" / "report.json").read_text())
+    assert d["tables"]["reference"] == "Junior radiologist" and d["tables"]["focus_arm"] == "AI-aided"
+    assert dash.error.text() == "" and opened == [str(tmp_path / "from dashboard" / "report.html")]
+    assert "from the dashboard" in tab.status.text() and "reference Junior radiologist (junior)" in tab.status.text()
+    assert tab.open_button.isEnabled() and tab.report_html == tmp_path / "from dashboard" / "report.html"
+    assert tab.report_dir.text() == str(tmp_path / "from dashboard")
+
+    tab.reference.setCurrentIndex(tab.reference.findData(None))
+    tab.start_report(str(tmp_path / "from tab"))
+    wait(qtbot, tab)
+    status = dash.export_status.text()
+    assert "No report exported" not in status and str(tmp_path / "from tab") in status
+    assert "from the Exports tab" in status and "reference Default (most senior reader" in status
+    assert "roc" in dash.figure_labels and dash.last_export is tab.last_result  # its figures in the gallery
+    assert json.loads((tmp_path / "from tab" / "report.json").read_text())["tables"]["reference"] == \
+        "Senior radiologist"
+    home.close()

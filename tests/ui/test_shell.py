@@ -142,10 +142,14 @@ def test_quit_from_the_menu_and_closing_the_sign_in_screen_end_the_app(qtbot, tm
     ctx = build_study(tmp_path, n_cases=2)
     shell = make_shell(ctx, "Pilot")
     _sign_in(qtbot, shell, "carol", COORD_PIN)
-    shell.session_menu.actions["quit"].trigger()
-    assert shell.ended == [0]
+    shell.session_menu.actions["quit"].trigger()  # asks first (Sign out is the default answer)
+    assert shell.ended == [] and shell.quit_question.isVisible()
+    next(b for b in shell.quit_question.buttons() if b.text() == "Quit").click()
+    qtbot.waitUntil(lambda: shell.ended == [0])
     other = make_shell(ctx, "Pilot")
-    other.sign_in.reject()
+    qtbot.keyClick(other.sign_in, Qt.Key.Key_Escape)  # Escape only clears the PIN: the next person is not locked out
+    assert other.ended == [] and not other.sign_in.isHidden()
+    qtbot.mouseClick(other.sign_in.quit_button, LEFT)
     assert other.ended == [0]
 
 

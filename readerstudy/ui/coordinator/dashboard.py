@@ -2,8 +2,10 @@
 
 All numbers come from :func:`readerstudy.services.dashboard.dashboard_data`; the report is written
 by the Exports tab's :func:`readerstudy.ui.coordinator.exports.run_export` (one implementation) in
-a background :class:`Worker`; the figure files it writes are shown, with their captions, in a
-scrollable gallery.
+a background :class:`Worker`, with the reference and compared arm chosen in the Exports tab (the
+window's one :class:`~readerstudy.ui.coordinator.report_state.ReportState`, shown above the
+gallery); the figure files of the last report written from either place are shown, with their
+captions, in a scrollable gallery.
 """
 
 from __future__ import annotations
@@ -34,21 +36,20 @@ from readerstudy.services.auth import UserSession
 from readerstudy.services.context import AppContext
 from readerstudy.services.dashboard import DashboardData, dashboard_data
 from readerstudy.ui.coordinator.dashboard_ai import DashboardAiSections
-from readerstudy.ui.coordinator.exports import (
-    LAST_DIR_KEY,
-    ExportResult,
-    ask_dir,
-    documents_dir,
-    open_file,
-    run_export,
-)
+from readerstudy.ui.coordinator.exports import LAST_DIR_KEY, ExportResult, run_export
+from readerstudy.ui.coordinator.folders import ask_dir, documents_dir, open_file
+from readerstudy.ui.coordinator.report_state import ReportState
+from readerstudy.ui.coordinator.table_fit import fit_columns, rows_follow_columns
 from readerstudy.ui.workers import Worker
 
 log = logging.getLogger(__name__)
 
 PROGRESS_ROWS_SHOWN = 6  # more assignments scroll
 MISSING_COLUMNS = ("Case", "Missing reads", "Reader · arm (session)")
-OUTLIER_COLUMNS = ("Reader", "Case", "Arm", "Session", "Phase", "Time (s)", "Why", "Reader median (s)")
+OUTLIER_COLUMNS = ("Reader", "Case", "Arm", "Session", "Phase", "Time (s)", "Why", "Median (s)")
+OUTLIER_TIPS = {5: "Time to diagnosis of this read (display to submit)",
+                7: "The reader's median time to diagnosis over all their reads"}
+WHY = OUTLIER_COLUMNS.index("Why")
 
 
 def _ask_dir(parent: QWidget) -> str | None:
@@ -84,6 +85,8 @@ class DashboardWidget(QWidget):
         self.bars: dict[tuple[str, str, int], QProgressBar] = {}
         self.figure_labels: dict[str, QLabel] = {}
         self.last_export: ExportResult | None = None
+        self.report = ReportState()  # the window's shared one after use_report()
+        self._export_choices = ("", "")  # the reference and arm labels of the report being written
 
         self.summary = QLabel()
         self.error = QLabel()
@@ -102,14 +105,19 @@ class DashboardWidget(QWidget):
         self.export_bar.setFormat("%p%")
         self.export_status = QLabel("No report exported in this session.")
         self.export_status.setWordWrap(True)
+        self.report_choices = QLabel()
+        self.report_choices.setWordWrap(True)
+        self.report_choices.setStyleSheet("color: #555;")
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self._on_export_requested)
         self.cancel_button.clicked.connect(self._on_cancel_requested)
 
         self._progress_box = QGroupBox("Reading progress (done / total cases per reader, arm and session)")
         self._progress_grid = QGridLayout(self._progress_box)
-        self.missing_table = self._table(MISSING_COLUMNS)
-        self.outlier_table = self._table(OUTLIER_COLUMNS)
+        self.missing_table = self._table(MISSING_COLUMNS, stretch=len(MISSING_COLUMNS) - 1)
+        self.outlier_table = self._table(OUTLIER_COLUMNS, stretch=WHY)
+        for j, tip in OUTLIER_TIPS.items():
+            self.outlier_table.horizontalHeaderItem(j).setToolTip(tip)
         self.rule = QLabel()
         self.rule.setWordWrap(True)
         self._gallery = QWidget()
@@ -117,16 +125,23 @@ class DashboardWidget(QWidget):
         self._gallery_layout.addWidget(QLabel("Export the report to see its figures here."))
         self.ai = DashboardAiSections(ctx, session)  # AI arms, their alerts, the washout calendar
         self._build_layout()
+        self.report.changed.connect(self._on_report_changed)
+        self.report.name_default(ctx, session)
+        self._on_report_changed()
         self.refresh()
 
     # --- layout --------------------------------------------------------------------------------
     @staticmethod
-    def _table(columns: tuple[str, ...]) -> QTableWidget:
+    def _table(columns: tuple[str, ...], stretch: int) -> QTableWidget:
+        """Columns fit their text and header, column ``stretch`` takes the rest and wraps: the table
+        fits its view, so no header is cut at the edge (see :mod:`.table_fit`)."""
         t = QTableWidget(0, len(columns))
         t.setHorizontalHeaderLabels(columns)
         t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        t.horizontalHeader().setStretchLastSection(True)
+        t.setWordWrap(True)
+        rows_follow_columns(t)
+        fit_columns(t, (stretch,))
         return t
 
     @staticmethod
@@ -159,6 +174,7 @@ class DashboardWidget(QWidget):
         left.setStretchFactor(0, 1)
         export_box = QGroupBox("Report")
         ex = QVBoxLayout(export_box)
+        ex.addWidget(self.report_choices)
         ex.addLayout(export_row)
         ex.addWidget(self.export_status)
         ex.addWidget(gallery_scroll, 1)
@@ -259,7 +275,7 @@ class DashboardWidget(QWidget):
         for i, m in enumerate(data.missing):
             for j, v in enumerate((m.pseudonym, len(m.missing), m.describe())):
                 t.setItem(i, j, _item(v))
-        t.resizeColumnsToContents()
+        t.resizeRowsToContents()
 
     def _fill_outliers(self, data: DashboardData) -> None:
         self.rule.setText(data.rule)
@@ -272,7 +288,7 @@ class DashboardWidget(QWidget):
                       f"{o.median_ms / 1000:.1f}")
             for j, v in enumerate(values):
                 t.setItem(i, j, _item(v))
-        t.resizeColumnsToContents()
+        t.resizeRowsToContents()
 
     # --- export --------------------------------------------------------------------------------
     @property
@@ -287,10 +303,33 @@ class DashboardWidget(QWidget):
             return
         self.start_export(out)
 
+    def use_report(self, state: ReportState) -> None:
+        """Share ``state`` (the coordinator window's) with the Exports tab: its reference and arm are
+        used here, and a report it exports shows here."""
+        self.report.changed.disconnect(self._on_report_changed)
+        self.report = state
+        state.changed.connect(self._on_report_changed)
+        state.name_default(self._ctx, self._session)
+        self._on_report_changed()
+
+    def _on_report_changed(self) -> None:
+        self.report_choices.setText(self.report.choices_text())
+        status = self.report.status_text("dashboard")
+        if status is None or self.exporting:
+            return
+        self.export_status.setText(status)
+        result = self.report.last
+        if result is not None and result is not self.last_export:  # written from the Exports tab
+            self.last_export = result
+            self._show_figures(result.figures, result.captions)
+
     def start_export(self, out_dir: str) -> None:
-        """Export the report into ``out_dir`` in the background (the button asks for the folder)."""
+        """Export the report into ``out_dir`` in the background (the button asks for the folder), with
+        the reference and arm chosen in the Exports tab."""
         self.error.setText("")
-        worker = Worker(run_export, self._ctx, self._session, str(out_dir))
+        self._export_choices = (self.report.reference_label, self.report.arm_label)
+        worker = Worker(run_export, self._ctx, self._session, str(out_dir), reference=self.report.reference,
+                        arm=self.report.arm)
         worker.signals.progressed.connect(self._on_export_progressed)
         worker.signals.finished.connect(self._on_export_finished)
         worker.signals.failed.connect(self._on_export_failed)
@@ -323,9 +362,8 @@ class DashboardWidget(QWidget):
         self._export_done()
         self.last_export = result
         self.export_bar.setValue(self.export_bar.maximum())
-        self.export_status.setText(f"Report written to {result.out_dir} (report.html, report.pdf, "
-                                   "report.json, reads.csv).")
         self._show_figures(result.figures, result.captions)
+        self.report.exported(result, "dashboard", *self._export_choices)  # the status line follows
         self.error.setText(open_file(self._open_url, result.html) or "")
 
     def _on_export_failed(self, message: str) -> None:

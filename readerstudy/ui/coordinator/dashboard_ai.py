@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -29,6 +28,7 @@ from readerstudy.services.ai_status import AiReadiness, ArmAiStatus, ai_readines
 from readerstudy.services.assignment_overview import CalendarRow, assignment_overview
 from readerstudy.services.auth import UserSession
 from readerstudy.services.context import AppContext
+from readerstudy.ui.coordinator.table_fit import fit_columns, rows_follow_columns
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,14 @@ _CAL_COLOURS = {"complete": "#2e7d32", "washout": "#b26a00", "reading": "#1565c0
 
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
+    """A read-only table whose rows wrap their text and follow the column widths (see :mod:`.table_fit`)."""
     t = QTableWidget(0, len(columns))
     t.setHorizontalHeaderLabels(columns)
     t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     t.verticalHeader().setVisible(False)
     t.setWordWrap(True)
+    rows_follow_columns(t)
     return t
-
-
-def _fit(t: QTableWidget, stretch: tuple[int, ...]) -> None:
-    """Short columns fit their text; the ``stretch`` columns share the rest and wrap."""
-    header = t.horizontalHeader()
-    for j in range(t.columnCount()):
-        header.setSectionResizeMode(j, QHeaderView.ResizeMode.Stretch if j in stretch
-                                    else QHeaderView.ResizeMode.ResizeToContents)
-    t.resizeRowsToContents()
 
 
 def model_text(arm: ArmAiStatus) -> str:
@@ -146,7 +139,7 @@ class AiArmsPanel(QGroupBox):
                 if j == 3:
                     item.setForeground(QBrush(QColor("#2e7d32" if a.ready else "#b00020")))
                 t.setItem(i, j, item)
-        _fit(t, (2, 4))
+        fit_columns(t, (2, 4))
 
 
 class WashoutCalendarPanel(QGroupBox):
@@ -174,7 +167,7 @@ class WashoutCalendarPanel(QGroupBox):
                 if e.status in _CAL_COLOURS:
                     item.setForeground(QBrush(QColor(_CAL_COLOURS[e.status])))
                 t.setItem(i, 1 + sessions.index(e.session), item)
-        _fit(t, tuple(range(1, 1 + len(sessions))))
+        fit_columns(t, tuple(range(1, 1 + len(sessions))))
 
 
 class DashboardAiSections:

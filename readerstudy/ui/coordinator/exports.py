@@ -4,8 +4,10 @@ Cancel and errors shown inline.
 
 Folders and files are asked for through injectable choosers (tests pass their own); the dialog
 starts in the last folder used (remembered in :class:`QSettings`), else in the user's Documents
-folder, never in the program's working directory. The report export is :func:`run_export`, which
-the dashboard's "Export report" button calls too (one implementation).
+folder, never in the program's working directory; a folder that does not exist yet may be typed
+(:class:`FolderDialog`: the export creates it). The report export is :func:`run_export`, which the
+dashboard's "Export report" button calls too (one implementation), with the reference and arm
+chosen here (one :class:`~readerstudy.ui.coordinator.report_state.ReportState` for both).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, QThreadPool, QUrl
+from PySide6.QtCore import QSettings, QThreadPool, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,6 +39,8 @@ from readerstudy.core.errors import ReaderStudyError
 from readerstudy.services import exports as svc
 from readerstudy.services.auth import UserSession
 from readerstudy.services.context import AppContext
+from readerstudy.ui.coordinator.folders import FolderDialog, ask_dir, ask_save_file, documents_dir, open_file
+from readerstudy.ui.coordinator.report_state import ReportState
 from readerstudy.ui.workers import ProgressFn, Worker
 
 log = logging.getLogger(__name__)
@@ -66,32 +69,6 @@ def run_export(ctx: AppContext, session: UserSession, out_dir: str, progress: Pr
                         out.captions)
 
 
-def documents_dir() -> Path:
-    """The user's Documents folder (else home): where the first export is proposed."""
-    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    return Path(docs) if docs else Path.home()
-
-
-def ask_dir(parent: QWidget, title: str, start: str) -> str | None:
-    """A folder chooser that can create folders (Qt's dialog has "Create New Folder")."""
-    path = QFileDialog.getExistingDirectory(parent, title, start, QFileDialog.Option.ShowDirsOnly)
-    return path or None
-
-
-def ask_save_file(parent: QWidget, title: str, start: str, filters: str) -> str | None:
-    path, _ = QFileDialog.getSaveFileName(parent, title, start, filters)
-    return path or None
-
-
-def open_file(open_url: Callable[[QUrl], object], path: str | Path) -> str | None:
-    """Open ``path`` with the program the desktop uses for it; None when done, else what to do instead
-    (``QDesktopServices.openUrl`` returns False when no program is set for the file type)."""
-    if open_url(QUrl.fromLocalFile(str(path))) is False:
-        return (f"No program on this computer is set to open {Path(path).name}; open {path} from your "
-                "file manager or a web browser.")
-    return None
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip() or "study"
 
@@ -110,8 +87,10 @@ class ExportsWidget(QWidget):
         self._pool.setMaxThreadCount(1)
         self._worker: Worker | None = None
         self._job = ""
+        self._job_choices = ("", "")  # the reference and arm labels of the report being written
         self.last_result: Any = None
         self.report_html: Path | None = None
+        self.report = ReportState()  # the window's shared one after use_report()
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
@@ -142,8 +121,42 @@ class ExportsWidget(QWidget):
         QVBoxLayout(files_box).addWidget(self.files)
         root.addWidget(files_box, 1)
         self._load_choices()
+        self.reference.currentIndexChanged.connect(self._on_choice_changed)
+        self.arm.currentIndexChanged.connect(self._on_choice_changed)
+        self._on_choice_changed()
+        self.report.changed.connect(self._on_report_changed)
         self.report_dir.textChanged.connect(self._on_report_dir_changed)
         self._on_report_dir_changed(self.report_dir.text())
+
+    # --- the report's choices, shared with the dashboard ---------------------------------------------
+    def use_report(self, state: ReportState) -> None:
+        """Share ``state`` (the coordinator window's) with the dashboard: the choices made here are
+        the dashboard's too, and a report exported there shows here."""
+        self.report.changed.disconnect(self._on_report_changed)
+        self.report = state
+        for combo, value in ((self.reference, state.reference), (self.arm, state.arm)):
+            i = combo.findData(value)
+            if value is not None and i >= 0:
+                combo.setCurrentIndex(i)
+        self._on_choice_changed()
+        state.changed.connect(self._on_report_changed)
+        self._on_report_changed()
+
+    def _on_choice_changed(self, *_: Any) -> None:
+        self.report.choose(self.reference.currentData(), self.reference.currentText() or "default",
+                           self.arm.currentData(), self.arm.currentText() or "default")
+
+    def _on_report_changed(self) -> None:
+        """A report written from the dashboard: say so, list its files and let Open report open it."""
+        result = self.report.last
+        if result is None or self.report.last_from == "Exports tab" or self.busy:
+            return
+        self.last_result = result
+        self.report_dir.setText(result.out_dir)  # Open report opens it (the folder is remembered on export only)
+        self.report_html = Path(result.html)
+        self.open_button.setEnabled(True)
+        self._show_report_files(result)
+        self.status.setText(f"{self.report.status_text('Exports tab')} Open it with Open report.")
 
     # --- layout --------------------------------------------------------------------------------
     def _report_box(self) -> QGroupBox:
@@ -281,8 +294,8 @@ class ExportsWidget(QWidget):
         self.report_dir.setText(str(folder))
         self._remember(folder, REPORT_DIR_KEY)
         self._remember(folder.parent if not folder.is_dir() else folder)
-        self._start("the report", run_export, str(folder), reference=self.reference.currentData(),
-                    arm=self.arm.currentData())
+        self._job_choices = (self.report.reference_label, self.report.arm_label)
+        self._start("the report", run_export, str(folder), reference=self.report.reference, arm=self.report.arm)
 
     def _on_report_requested(self) -> None:
         text = self.report_dir.text().strip()
@@ -308,6 +321,11 @@ class ExportsWidget(QWidget):
         for p in paths:
             if Path(p).is_file():
                 self.files.addItem(str(p))
+
+    def _show_report_files(self, result: ExportResult) -> None:
+        out = Path(result.out_dir)
+        self._show_files([out / n for n in ("report.html", "report.pdf", "report.json", "reads.csv")]
+                         + sorted((out / "figures").glob("*.png")))
 
     def _on_open_requested(self) -> None:
         if self.report_html is not None and self.report_html.is_file():
@@ -361,11 +379,9 @@ class ExportsWidget(QWidget):
         if isinstance(result, ExportResult):
             self.report_html = Path(result.html)
             self.open_button.setEnabled(True)
-            out = Path(result.out_dir)
-            self._show_files([out / n for n in ("report.html", "report.pdf", "report.json", "reads.csv")]
-                             + sorted((out / "figures").glob("*.png")))
-            self.status.setText(f"Report written to {result.out_dir} (report.html, report.pdf, report.json, "
-                                f"reads.csv, {len(result.figures)} figures). Open it with Open report.")
+            self._show_report_files(result)
+            self.report.exported(result, "Exports tab", *self._job_choices)
+            self.status.setText(f"{self.report.status_text('Exports tab')} Open it with Open report.")
         else:
             self.status.setText(result.summary)
             self._show_files(result.files)
@@ -394,5 +410,5 @@ def exports_tab(ctx: AppContext, session: UserSession) -> ExportsWidget:
     return ExportsWidget(ctx, session)
 
 
-__all__ = ["ExportResult", "ExportsWidget", "ask_dir", "ask_save_file", "documents_dir", "exports_tab", "open_file",
-           "run_export"]
+__all__ = ["ExportResult", "ExportsWidget", "FolderDialog", "ask_dir", "ask_save_file", "documents_dir", "exports_tab",
+           "open_file", "run_export"]

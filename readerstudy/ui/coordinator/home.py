@@ -3,7 +3,10 @@
 A tab is a :class:`CoordinatorTab` (title + import path of a factory ``(ctx, session) -> QWidget``),
 listed in :data:`TABS`; a new workspace adds one line there. A tab's factory is imported and
 called when the tab is first shown, so signing in loads only the first tab's dependencies. A tab
-widget that has a ``shutdown()`` method (background workers) gets it called when the window closes.
+widget that has a ``shutdown()`` method (background workers) gets it called when the window closes;
+one that has ``use_report(state)`` gets the window's one
+:class:`~readerstudy.ui.coordinator.report_state.ReportState` (the report's reference and arm,
+chosen in the Exports tab, and the last report written, from the dashboard or the Exports tab).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from readerstudy.services.auth import UserSession, require_coordinator
 from readerstudy.services.context import AppContext
+from readerstudy.ui.coordinator.report_state import ReportState
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class CoordinatorHomeWindow(QMainWindow):
         super().__init__()
         require_coordinator(session, "opening the coordinator page")
         self._ctx, self._session = ctx, session
+        self.report = ReportState()  # shared by the dashboard and the Exports tab
         self.setWindowTitle(f"readerstudy — coordinator — {session.study_name}")
         self.tabs = QTabWidget()
         self._tabs: dict[str, QWidget] = {}
@@ -82,6 +87,9 @@ class CoordinatorHomeWindow(QMainWindow):
             if spec is None:
                 raise KeyError(key)
             widget = spec.build(self._ctx, self._session)
+            use_report = getattr(widget, "use_report", None)
+            if callable(use_report):
+                use_report(self.report)
             self._tabs[key] = widget
             self._pages[key].layout().addWidget(widget)
         return self._tabs[key]
