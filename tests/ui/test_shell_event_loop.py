@@ -28,6 +28,7 @@ from readerstudy.ui.shell import AppShell
 ANNOTATOR_PIN = "5555"
 DONE, FAILED, TIMED_OUT = 41, 42, 43  # exit codes of the driver; the app's own end is 0
 Step = tuple[int, Callable[[], None]]  # (ms to wait first, what to do or check)
+RETRY_MS = 10_000  # a step whose check fails (AssertionError, raised before it acts) is tried again for this long
 
 
 class Driver:
@@ -35,7 +36,7 @@ class Driver:
     returns :data:`DONE` a second after the last step unless the app ended before (0)."""
 
     def __init__(self, app: QApplication, steps: list[Step], timeout_ms: int = 90_000) -> None:
-        self.app, self.steps, self.done = app, steps, 0
+        self.app, self.steps, self.done, self.waited = app, steps, 0, 0
         self.error: BaseException | None = None
         self.timer = QTimer()
         self.timer.setSingleShot(True)
@@ -52,11 +53,20 @@ class Driver:
         if self.done == len(self.steps):
             self.after.start(1000)
             return
+        self.waited = 0
         self.timer.start(self.steps[self.done][0])
 
     def _run(self) -> None:
         try:
             self.steps[self.done][1]()
+        except AssertionError as exc:  # not yet (a loaded machine): check again, for up to RETRY_MS
+            if self.waited < RETRY_MS:
+                self.waited += 50
+                self.timer.start(50)
+                return
+            self.error = exc
+            self.app.exit(FAILED)
+            return
         except BaseException as exc:  # noqa: BLE001 - reported by exec() below, after the loop ends
             self.error = exc
             self.app.exit(FAILED)
