@@ -96,9 +96,13 @@ def _primary(data: ReportInput, available: list[str]) -> list[str]:
 
 
 def pilot_arms(ctx: AppContext, session: UserSession, study_name: str) -> list[str]:
-    """Arms (report labels, e.g. "unaided", "AI-aided (pre-AI)") read by at least two readers,
-    in protocol order (coordinators)."""
-    return _arms_read(collect_report_data(ctx, session, study_name))
+    """Arms (report labels, e.g. "unaided", "AI-aided (pre-AI)") read by at least two readers
+    (coordinators): the two of the primary comparison first, in its order (as ``readerstudy plan``
+    compares them by default), then the rest in protocol order."""
+    data = collect_report_data(ctx, session, study_name)
+    arms = _arms_read(data)
+    primary = _primary(data, arms)
+    return [*primary, *(a for a in arms if a not in primary)]
 
 
 def pilot_components(ctx: AppContext, session: UserSession, study_name: str,

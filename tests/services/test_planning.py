@@ -35,6 +35,16 @@ def pilot_db(copy_demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def test_pilot_arms_start_with_the_primary_comparison(pilot_db: Path) -> None:
+    # the Planning page lists pairs in this order: its first pair is what `readerstudy plan` compares by default
+    ctx = open_context(pilot_db)
+    try:
+        arms = planning.pilot_arms(ctx, LOCAL, BUSI_STUDY)
+    finally:
+        ctx.close()
+    assert arms == ["unaided", "AI-aided", "AI-aided (pre-AI)"]
+
+
 def test_pilot_components_are_the_mrmc_of_the_two_arms(pilot_db: Path) -> None:
     ctx = open_context(pilot_db)
     try:

@@ -51,7 +51,7 @@ def test_entered_components_fill_table_plot_and_cases_needed(widget) -> None:  #
 def test_pilot_from_the_study_runs_in_the_background(demo_ctx, widget, qtbot) -> None:  # noqa: ANN001
     simulate_demo(demo_ctx, seed=3, late_reader=False)
     w = widget()
-    assert w.arms.count() >= 1 and w.arms.currentData() is not None
+    assert w.arms.count() == 3 and w.arms.currentData() == ["unaided", "AI-aided"]  # as `readerstudy plan`
     w.from_study.setChecked(True)
     w.effect.clear()  # blank: "observed in the pilot"
     w.compute()
