@@ -149,17 +149,22 @@ def test_sign_out_keeps_the_app_running_at_the_sign_in_screen(qt_default_app, tm
         (0, lambda: shell.sign_in.quit_button.click()),  # only Quit on the sign-in screen ends the app
     ]
     driver = Driver(qt_default_app, steps)
+    code = _run_and_clear(driver, shell)
+    assert driver.done == len(steps), f"the app ended after step {driver.done} of {len(steps)}"
+    assert code == 0 and ended == [0]
+    actions = [(e.actor, e.action) for e in _audit(ctx)]
+    assert actions.count((name, "auth.sign_in")) == 2 and actions.count((name, "auth.sign_out")) == 2
+
+
+def _run_and_clear(driver: Driver, shell: AppShell) -> int:
+    """``driver.exec()``, then close whatever window the shell left open (the next test starts clean)."""
     try:
-        code = driver.exec()
+        return driver.exec()
     finally:
         if shell.window is not None:
             shell._close_window()
         if shell.sign_in is not None and shell.sign_in.isVisible():
             shell.sign_in.hide()
-    assert driver.done == len(steps), f"the app ended after step {driver.done} of {len(steps)}"
-    assert code == 0 and ended == [0]
-    actions = [(e.actor, e.action) for e in _audit(ctx)]
-    assert actions.count((name, "auth.sign_in")) == 2 and actions.count((name, "auth.sign_out")) == 2
 
 
 def _audit(ctx):  # noqa: ANN001, ANN202
@@ -205,12 +210,6 @@ def test_quit_in_the_session_menu_asks_and_defaults_to_sign_out(qt_default_app, 
         (200, quit_now),  # asked again; this time Quit ends the app
     ]
     driver = Driver(qt_default_app, steps)
-    try:
-        code = driver.exec()
-    finally:
-        if shell.window is not None:
-            shell._close_window()
-        if shell.sign_in is not None and shell.sign_in.isVisible():
-            shell.sign_in.hide()
+    code = _run_and_clear(driver, shell)
     assert code == 0 and driver.done == len(steps)
     assert [(e.actor, e.action) for e in _audit(ctx)][-1] == ("carol", "auth.sign_out")
